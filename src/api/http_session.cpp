@@ -1,0 +1,203 @@
+#include "api/http_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <optional>
+
+#include "api/service_api.hpp"
+#include "core/gateway.hpp"
+#include "core/loop.hpp"
+#include "ws/handshake.hpp"
+#include "ws/session.hpp"
+
+namespace herald::api {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kRequestTimeout = std::chrono::seconds(30);
+constexpr auto kLinger = std::chrono::seconds(1);
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+
+bool header_has_token(std::string_view value, std::string_view token) {
+  // Comma-separated, case-insensitive tokens ("keep-alive, Upgrade").
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    auto part = value.substr(0, comma);
+    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+    if (part.size() == token.size() &&
+        std::equal(part.begin(), part.end(), token.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+      return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(Loop& loop, tcp::socket socket, bool api_only)
+      : loop_(loop), socket_(std::move(socket)), timer_(loop.io()), api_only_(api_only) {
+    error_code ec;
+    auto peer = socket_.remote_endpoint(ec);
+    loopback_ = !ec && peer.address().is_loopback();
+  }
+
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(loop_.gateway().config().max_body_bytes);
+    parser_->header_limit(kHeaderLimit);
+    arm_timer();
+    http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+ private:
+  void arm_timer() {
+    timer_.expires_after(kRequestTimeout);
+    timer_.async_wait([self = weak_from_this()](error_code ec) {
+      if (ec) return;
+      if (auto s = self.lock()) s->socket_.close(ec);
+    });
+  }
+
+  void on_read(error_code ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset)
+      return close();
+    if (ec == http::error::body_limit) {
+      auto route = parser_->is_header_done() ? classify(std::string(parser_->get().method_string()),
+                                                        std::string(parser_->get().target()))
+                                             : ApiRoute::other;
+      return reply(route, ApiResponse{413, error_body(Err::body_too_large, "request body is over the limit")}, true);
+    }
+    if (ec == http::error::header_limit)
+      return reply(ApiRoute::other, ApiResponse{400, error_body(Err::bad_request, "request header is too large")}, true);
+    if (ec) return reply(ApiRoute::other, ApiResponse{400, error_body(Err::bad_request, "malformed HTTP request")}, true);
+
+    auto& req = parser_->get();
+    auto target = std::string(req.target());
+    auto path = std::string_view(target).substr(0, target.find('?'));
+    bool upgrade = header_has_token(req[http::field::upgrade], "websocket");
+    if (upgrade && !api_only_ && (path == "/v1/ws" || path == "/")) return accept_websocket();
+    if (upgrade) return reply(ApiRoute::websocket, ApiResponse{404, error_body(Err::not_found, "WebSocket endpoint is /v1/ws")}, true);
+
+    ApiRequest r;
+    r.method = std::string(req.method_string());
+    r.target = std::move(target);
+    r.body = std::move(req.body());
+    r.authorization = std::string(req[http::field::authorization]);
+    r.peer_is_loopback = loopback_;
+    keep_alive_ = req.keep_alive();
+    auto route = classify(r.method, r.target);
+    timer_.cancel();
+    handle(loop_.gateway(), loop_, std::move(r), [self = shared_from_this(), route](ApiResponse resp) {
+      // Engine callbacks may run elsewhere; the socket belongs to this loop.
+      asio::dispatch(self->loop_.io(), [self, route, resp = std::move(resp)]() mutable {
+        self->reply(route, std::move(resp), !self->keep_alive_);
+      });
+    });
+  }
+
+  void accept_websocket() {
+    auto& req = parser_->get();
+    auto key = std::string(req[http::field::sec_websocket_key]);
+    if (req.method() != http::verb::get || !header_has_token(req[http::field::connection], "upgrade"))
+      return reply(ApiRoute::websocket, ApiResponse{400, error_body(Err::bad_request, "not a WebSocket upgrade")}, true);
+    if (req[http::field::sec_websocket_version] != "13") {
+      ApiResponse r{426, error_body(Err::bad_request, "WebSocket version 13 required")};
+      r.headers.emplace_back("Sec-WebSocket-Version", "13");
+      return reply(ApiRoute::websocket, std::move(r), true);
+    }
+    if (!ws::valid_client_key(key))
+      return reply(ApiRoute::websocket, ApiResponse{400, error_body(Err::bad_request, "bad Sec-WebSocket-Key")}, true);
+    if (loop_.gateway().draining()) {
+      ApiResponse r{503, error_body(Err::server_shutdown, "this instance is shutting down")};
+      r.headers.emplace_back("Retry-After", "1");
+      return reply(ApiRoute::websocket, std::move(r), true);
+    }
+    loop_.metrics().count_http(ApiRoute::websocket, 101);
+    timer_.cancel();
+    auto response = std::make_shared<std::string>(ws::switching_protocols_response(key));
+    asio::async_write(socket_, asio::buffer(*response),
+                      [self = shared_from_this(), response](error_code ec, std::size_t) {
+                        self->timer_.cancel();
+                        if (ec) return;
+                        // Bytes the client sent after its request belong to the WebSocket.
+                        auto early = self->buffer_.data();
+                        std::string_view bytes(static_cast<const char*>(early.data()), early.size());
+                        ws::Session::start(self->loop_, std::move(self->socket_), bytes);
+                      });
+  }
+
+  void reply(ApiRoute route, ApiResponse r, bool close_after) {
+    loop_.metrics().count_http(route, r.status);
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
+    res->set(http::field::server, "herald");
+    res->set(http::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->body() = std::move(r.body);
+    res->keep_alive(!close_after);
+    res->prepare_payload();
+    http::async_write(socket_, *res, [self = shared_from_this(), res, close_after](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      if (close_after) return self->linger();
+      self->read();
+    });
+  }
+
+  // After an error answer the client may still be sending: stop writing, read and discard for
+  // a moment, then close, so it sees our answer instead of a reset.
+  void linger() {
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    timer_.expires_after(kLinger);
+    timer_.async_wait([self = shared_from_this()](error_code) { self->close(); });
+    discard();
+  }
+
+  void discard() {
+    socket_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->discard();
+    });
+  }
+
+  void close() {
+    error_code ec;
+    timer_.cancel();
+    socket_.close(ec);
+  }
+
+  Loop& loop_;
+  tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  asio::steady_timer timer_;
+  std::array<char, 4096> scratch_{};
+  bool api_only_;
+  bool loopback_ = false;
+  bool keep_alive_ = true;
+};
+
+}  // namespace
+
+void start_http_session(Loop& loop, tcp::socket socket, bool api_only) {
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  std::make_shared<HttpSession>(loop, std::move(socket), api_only)->read();
+}
+
+}  // namespace herald::api

@@ -1,0 +1,106 @@
+#include "config.hpp"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <sstream>
+#include <thread>
+#include <type_traits>
+
+namespace herald {
+
+namespace {
+
+std::string env_name(std::string_view name) {
+  std::string e = "HERALD_";
+  for (char ch : name) e += ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+  return e;
+}
+
+template <class T>
+std::string default_text(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return v.empty() ? "" : v;
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    return "";
+  } else {
+    return std::to_string(v);
+  }
+}
+
+}  // namespace
+
+unsigned Config::effective_threads() const {
+  if (threads) return threads;
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? n : 1;
+}
+
+bool parse_config(int argc, char** argv, Config& out, int& exit_code) {
+  CLI::App app{"herald: a WebSocket notification gateway"};
+  app.get_formatter()->column_width(28);
+  bool markdown = false;
+  app.add_flag("--print-config-markdown", markdown, "Print the configuration table (Markdown) and exit")
+      ->group("");
+  for_each_option(out, [&](const char* name, auto& field, const char* help) {
+    auto* opt = app.add_option(std::string("--") + name, field, help)->envname(env_name(name));
+    using T = std::remove_reference_t<decltype(field)>;
+    if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      opt->delimiter(',');
+    } else {
+      opt->default_str(default_text(field));
+    }
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    exit_code = app.exit(e);
+    return false;
+  }
+  if (markdown) {
+    std::fputs(config_markdown().c_str(), stdout);
+    exit_code = 0;
+    return false;
+  }
+  if (auto err = validate(out); !err.empty()) {
+    std::fprintf(stderr, "herald: %s\n", err.c_str());
+    exit_code = 2;
+    return false;
+  }
+  return true;
+}
+
+std::string validate(const Config& c) {
+  if (c.engine != "memory" && c.engine != "redis") return "--engine must be memory or redis";
+  if (c.client_auth != "none" && c.client_auth != "jwt") return "--client-auth must be none or jwt";
+  if (c.client_auth == "jwt" && c.jwt_secret.empty()) return "--client-auth jwt needs --jwt-secret";
+  if (c.heartbeat_ms < 100) return "--heartbeat-ms must be at least 100";
+  if (c.hello_timeout_ms < 100) return "--hello-timeout-ms must be at least 100";
+  if (c.inbox_max < 1) return "--inbox-max must be at least 1";
+  if (c.inbox_ttl_s < 1) return "--inbox-ttl-s must be at least 1";
+  if (c.events_max < 1 || c.global_events_max < 1) return "event caps must be at least 1";
+  if (c.max_message_bytes < 256) return "--max-message-bytes must be at least 256";
+  if (c.max_body_bytes < 256) return "--max-body-bytes must be at least 256";
+  if (c.max_queue_bytes < 4096) return "--max-queue-bytes must be at least 4096";
+  if (c.max_batch < 1) return "--max-batch must be at least 1";
+  if (c.threads > 256) return "--threads must be at most 256";
+  for (auto& k : c.api_keys)
+    if (k.size() < 8) return "--api-key values must be at least 8 characters";
+  static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+  if (std::none_of(std::begin(levels), std::end(levels), [&](const char* l) { return c.log_level == l; }))
+    return "--log-level must be one of trace, debug, info, warn, error, off";
+  return {};
+}
+
+std::string config_markdown() {
+  Config defaults;
+  std::ostringstream out;
+  out << "| flag | environment | default | meaning |\n|---|---|---|---|\n";
+  for_each_option(defaults, [&](const char* name, auto& field, const char* help) {
+    auto d = default_text(field);
+    out << "| `--" << name << "` | `" << env_name(name) << "` | " << (d.empty() ? "" : "`" + d + "`")
+        << " | " << help << " |\n";
+  });
+  return out.str();
+}
+
+}  // namespace herald

@@ -1,0 +1,186 @@
+#include "core/gateway.hpp"
+
+#include <boost/asio/post.hpp>
+#include <charconv>
+#include <chrono>
+#include <random>
+#include <spdlog/spdlog.h>
+
+#include "core/events.hpp"
+
+namespace herald {
+
+bool valid_client_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (unsigned char c : id) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '@' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::int64_t unix_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Gateway::Gateway(Config config, std::unique_ptr<engine::Engine> engine, std::string instance_id)
+    : config_(std::move(config)), engine_(std::move(engine)), instance_id_(std::move(instance_id)) {
+  std::random_device rd;
+  char buf[16];
+  auto n = std::snprintf(buf, sizeof buf, "%08x", rd());
+  boot_.assign(buf, n);
+  auto threads = config_.effective_threads();
+  for (unsigned i = 0; i < threads; ++i) loops_.push_back(std::make_unique<Loop>(*this, i));
+  engine_->on_message([this](engine::InstanceMessage msg) { on_instance_message(std::move(msg)); });
+}
+
+Gateway::~Gateway() = default;
+
+// "<boot>.<loop>.<counter>": the loop and the counter find the session without any shared map.
+std::string Gateway::session_id(unsigned loop, std::uint64_t counter) const {
+  return boot_ + "." + std::to_string(loop) + "." + std::to_string(counter);
+}
+
+namespace {
+struct SessionAddress {
+  unsigned loop;
+  std::uint64_t counter;
+};
+
+std::optional<SessionAddress> parse_session(std::string_view sid, std::string_view boot) {
+  if (sid.substr(0, boot.size()) != boot || sid.size() < boot.size() + 4 || sid[boot.size()] != '.')
+    return std::nullopt;
+  sid.remove_prefix(boot.size() + 1);
+  SessionAddress a{};
+  auto dot = sid.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto r1 = std::from_chars(sid.data(), sid.data() + dot, a.loop);
+  auto r2 = std::from_chars(sid.data() + dot + 1, sid.data() + sid.size(), a.counter);
+  if (r1.ec != std::errc{} || r2.ec != std::errc{} || r2.ptr != sid.data() + sid.size()) return std::nullopt;
+  return a;
+}
+}  // namespace
+
+void Gateway::send_to(const engine::Route& route, engine::InstanceMessage msg) {
+  if (route.instance != instance_id_) {
+    engine_->publish(route.instance, std::move(msg), nullptr);
+    return;
+  }
+  msg.session = route.session;
+  on_instance_message(std::move(msg));
+}
+
+void Gateway::on_instance_message(engine::InstanceMessage msg) {
+  auto where = parse_session(msg.session, boot_);
+  if (!where || where->loop >= loops_.size()) return;  // a session of an earlier run: gone
+  auto& loop = *loops_[where->loop];
+  boost::asio::post(loop.io(), [&loop, counter = where->counter, msg = std::move(msg)] {
+    auto* peer = loop.find(counter);
+    if (!peer) return;  // closed meanwhile; a durable notification waits in the inbox
+    switch (msg.kind) {
+      case engine::InstanceMessage::Kind::deliver:
+        peer->deliver(Live{msg.id, msg.prev, msg.ts_ms, msg.data});
+        break;
+      case engine::InstanceMessage::Kind::kick:
+        peer->kick();
+        break;
+      case engine::InstanceMessage::Kind::disconnect:
+        peer->disconnect(msg.reconnect);
+        break;
+    }
+  });
+}
+
+void Gateway::notify(NotifyRequest req, Metrics& metrics, std::function<void(NotifyOutcome)> done) {
+  auto ts = unix_ms();
+  if (!req.durable) {
+    auto cid = req.client_id;
+    engine_->route_of(cid, [this, &metrics, req = std::move(req), ts, done = std::move(done)](
+                               engine::Result<std::optional<engine::Route>> r) mutable {
+      NotifyOutcome out;
+      if (!r.ok()) {
+        out.error = Err::engine_unavailable;
+      } else if (r.value) {
+        out.online = true;
+        engine::InstanceMessage msg;
+        msg.client_id = req.client_id;
+        msg.session = r.value->session;
+        msg.ts_ms = ts;
+        msg.data = std::move(req.data);
+        send_to(*r.value, std::move(msg));
+      } else {
+        out.dropped = true;
+        metrics.notifications_dropped.add();
+      }
+      done(std::move(out));
+    });
+    return;
+  }
+  engine::AppendRequest a{req.client_id, req.data, ts, req.ttl_s, std::move(req.idempotency_key)};
+  engine_->append(std::move(a), [this, &metrics, cid = std::move(req.client_id), data = req.data, ts,
+                                 done = std::move(done)](engine::Result<engine::AppendResult> r) {
+    NotifyOutcome out;
+    if (!r.ok()) {
+      out.error = Err::engine_unavailable;
+      metrics.notifications_refused.add();
+      done(std::move(out));
+      return;
+    }
+    out.id = r.value.id;
+    out.online = r.value.owner.has_value();
+    out.duplicate = r.value.duplicate;
+    if (out.duplicate) {
+      metrics.notifications_duplicate.add();
+    } else {
+      metrics.notifications_accepted.add();
+      if (r.value.owner) {
+        engine::InstanceMessage msg;
+        msg.client_id = cid;
+        msg.session = r.value.owner->session;
+        msg.id = r.value.id;
+        msg.prev = r.value.prev;
+        msg.ts_ms = ts;
+        msg.data = data;
+        send_to(*r.value.owner, std::move(msg));
+      }
+    }
+    done(std::move(out));
+  });
+}
+
+void Gateway::disconnect(const std::string& client_id, bool reconnect,
+                         std::function<void(std::optional<Err>, bool)> done) {
+  engine_->route_of(client_id, [this, client_id, reconnect, done = std::move(done)](
+                                   engine::Result<std::optional<engine::Route>> r) {
+    if (!r.ok()) return done(Err::engine_unavailable, false);
+    if (!r.value) return done(std::nullopt, false);
+    engine::InstanceMessage msg;
+    msg.kind = engine::InstanceMessage::Kind::disconnect;
+    msg.client_id = client_id;
+    msg.session = r.value->session;
+    msg.reconnect = reconnect;
+    send_to(*r.value, std::move(msg));
+    done(std::nullopt, true);
+  });
+}
+
+void Gateway::record_event(engine::StatusEvent ev, Metrics& metrics) {
+  metrics.status_events[static_cast<size_t>(ev.type)].add();
+  engine_->record_event(ev, [ev](engine::Result<std::string> r) mutable {
+    if (r.ok()) ev.id = r.value;
+    else spdlog::warn("status event for {} not stored: engine unavailable", ev.client_id);
+    log_event(ev);
+  });
+}
+
+std::string Gateway::metrics_text() const {
+  std::vector<const Metrics*> all;
+  for (auto& l : loops_) all.push_back(&l->metrics());
+  auto s = engine_->stats();
+  return render_prometheus(all, EngineFigures{s.pending, s.expired, s.evicted, engine_->ready()},
+                           draining());
+}
+
+}  // namespace herald

@@ -1,0 +1,85 @@
+// Counters for /metrics. Each event loop owns one Metrics and is almost the only thread that
+// bumps it, so increments do not bounce cache lines between cores; a scrape sums all loops.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/errors.hpp"
+
+namespace herald {
+
+struct Counter {
+  std::atomic<std::uint64_t> v{0};
+  void add(std::uint64_t n = 1) { v.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+struct Gauge {
+  std::atomic<std::int64_t> v{0};
+  void add(std::int64_t n) { v.fetch_add(n, std::memory_order_relaxed); }
+  std::int64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+// Why a client session ended (DESIGN §5, Close).
+enum class CloseReason {
+  client_closed,
+  heartbeat_timeout,
+  taken_over,
+  server_shutdown,
+  backpressure,
+  protocol_error,
+  disconnected_by_service,
+  internal_error,
+  count_
+};
+const char* close_reason_name(CloseReason r);
+
+enum class ApiRoute {
+  notify,
+  notify_batch,
+  client_status,
+  client_events,
+  client_pending,
+  client_disconnect,
+  legacy_notify,
+  healthz,
+  readyz,
+  metrics,
+  websocket,
+  other,
+  count_
+};
+const char* route_name(ApiRoute r);
+
+inline constexpr std::array<int, 13> kStatuses{101, 200, 202, 400, 401, 403, 404, 405, 413, 426, 429, 500, 503};
+
+struct Metrics {
+  Gauge connections;  // WebSocket sessions open
+  Counter connections_total;
+  Counter notifications_accepted;   // durable, answered 202
+  Counter notifications_delivered;  // written to a client socket
+  Counter notifications_acked;      // removed from inboxes by acks
+  Counter notifications_dropped;    // non-durable with nobody to take them
+  Counter notifications_duplicate;  // idempotency key seen before
+  Counter notifications_refused;    // engine could not store: 503
+  std::array<Counter, 3> status_events;  // by engine::EventType
+  std::array<Counter, static_cast<size_t>(CloseReason::count_)> disconnects;
+  std::array<Counter, static_cast<size_t>(Err::count_)> errors;  // every error reported, by code
+  std::array<std::array<Counter, kStatuses.size()>, static_cast<size_t>(ApiRoute::count_)> http;
+
+  void count_http(ApiRoute r, int status);
+};
+
+// Prometheus text exposition of the sum of `loops`, plus the engine's own figures.
+struct EngineFigures {
+  std::uint64_t pending = 0, expired = 0, evicted = 0;
+  bool ready = false;
+};
+std::string render_prometheus(const std::vector<const Metrics*>& loops, const EngineFigures& engine,
+                              bool draining);
+
+}  // namespace herald

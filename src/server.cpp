@@ -1,0 +1,189 @@
+#include "server.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <random>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "api/http_session.hpp"
+#include "core/gateway.hpp"
+
+namespace herald {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+tcp::endpoint parse_endpoint(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) throw std::invalid_argument("address '" + text + "' needs host:port");
+  auto host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "*") host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned long port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoul(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1 || port > 65535) throw std::invalid_argument("port");
+  } catch (const std::exception&) {
+    throw std::invalid_argument("address '" + text + "' has a bad port");
+  }
+  error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) throw std::invalid_argument("address '" + text + "': host must be an IP address");
+  return {addr, static_cast<unsigned short>(port)};
+}
+
+// One acceptor on one loop; all of a listener's acceptors share a port.
+class Acceptor : public std::enable_shared_from_this<Acceptor> {
+ public:
+  Acceptor(Loop& loop, const tcp::endpoint& ep, bool api_only)
+      : loop_(loop), acceptor_(loop.io()), retry_(loop.io()), api_only_(api_only) {
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    int one = 1;
+    ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    acceptor_.bind(ep);
+    acceptor_.listen(4096);
+  }
+  tcp::endpoint local() const { return acceptor_.local_endpoint(); }
+  void start() { accept(); }
+  void close() {
+    asio::post(loop_.io(), [self = shared_from_this()] {
+      error_code ec;
+      self->acceptor_.close(ec);
+      self->retry_.cancel();
+    });
+  }
+
+ private:
+  void accept() {
+    acceptor_.async_accept(loop_.io(), [self = shared_from_this()](error_code ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        // Out of descriptors (or similar): wait a little instead of spinning.
+        spdlog::warn("accept failed: {}", ec.message());
+        self->retry_.expires_after(std::chrono::milliseconds(50));
+        self->retry_.async_wait([self](error_code ec) {
+          if (!ec) self->accept();
+        });
+        return;
+      }
+      api::start_http_session(self->loop_, std::move(s), self->api_only_);
+      self->accept();
+    });
+  }
+
+  Loop& loop_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer retry_;
+  bool api_only_;
+};
+
+std::vector<std::shared_ptr<Acceptor>> bind_all(Gateway& gw, const std::string& address, bool api_only,
+                                                tcp::endpoint& bound) {
+  auto ep = parse_endpoint(address);
+  std::vector<std::shared_ptr<Acceptor>> out;
+  for (auto& loop : gw.loops()) {
+    out.push_back(std::make_shared<Acceptor>(*loop, ep, api_only));
+    if (ep.port() == 0) ep.port(out.back()->local().port());  // the others join the port picked
+  }
+  bound = out.front()->local();
+  return out;
+}
+
+std::string random_instance_id() {
+  std::random_device rd;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "herald-%08x", rd());
+  return buf;
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+int run_server(Config config) {
+  std::signal(SIGPIPE, SIG_IGN);
+  if (config.instance_id.empty()) config.instance_id = random_instance_id();
+  engine::EngineOptions eo{config.instance_id, config.inbox_max, config.inbox_ttl_s, config.events_max,
+                           config.global_events_max, config.redis_url, config.redis_cluster};
+  std::unique_ptr<Gateway> gw;
+  std::vector<std::shared_ptr<Acceptor>> acceptors;
+  try {
+    auto engine = engine::make_engine(config.engine, eo);
+    gw = std::make_unique<Gateway>(config, std::move(engine), config.instance_id);
+    tcp::endpoint main_ep, api_ep;
+    acceptors = bind_all(*gw, config.listen, false, main_ep);
+    if (!config.api_listen.empty()) {
+      auto api = bind_all(*gw, config.api_listen, true, api_ep);
+      acceptors.insert(acceptors.end(), api.begin(), api.end());
+    }
+    auto& cfg = gw->config();
+    spdlog::info("herald instance {} engine {} threads {}", gw->instance_id(), config.engine, gw->loops().size());
+    if (cfg.api_keys.empty())
+      spdlog::warn("no --api-key set: the service API answers loopback callers only");
+    if (cfg.client_auth == "none")
+      spdlog::warn("--client-auth none: any client may claim any client id");
+    spdlog::info("listening on {} (WebSocket ws://{}/v1/ws, API http://{}/v1/...)", endpoint_text(main_ep),
+                 endpoint_text(main_ep), endpoint_text(main_ep));
+    if (!config.api_listen.empty()) spdlog::info("service API listening on {}", endpoint_text(api_ep));
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+
+  gw->engine().start();
+  for (auto& a : acceptors) a->start();
+  for (auto& loop : gw->loops()) loop->run_thread();
+
+  // Shutdown: stop taking clients, fail /readyz, close sessions with 1012 spread over
+  // --drain-ms (routes are given back as each closes), then stop.
+  auto& first = *gw->loops().front();
+  asio::signal_set signals(first.io(), SIGINT, SIGTERM);
+  std::atomic<int> loops_left{static_cast<int>(gw->loops().size())};
+  std::function<void()> wait_second;
+  wait_second = [&] {
+    signals.async_wait([&](error_code ec, int) {
+      if (ec) return;
+      spdlog::warn("second signal: exiting now");
+      spdlog::default_logger()->flush();
+      ::_exit(1);
+    });
+  };
+  signals.async_wait([&](error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: draining {} connections over {} ms", sig,
+                 gw->connection_count().load(), gw->config().drain_ms);
+    gw->set_draining();
+    wait_second();
+    for (auto& a : acceptors) a->close();
+    for (auto& loop : gw->loops()) {
+      auto* l = loop.get();
+      asio::post(l->io(), [&, l] {
+        l->drain(std::chrono::milliseconds(gw->config().drain_ms), [&] {
+          if (--loops_left == 0)
+            for (auto& other : gw->loops()) other->stop();
+        });
+      });
+    }
+  });
+
+  for (auto& loop : gw->loops()) loop->join();
+  gw->engine().stop();
+  spdlog::info("stopped");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace herald
