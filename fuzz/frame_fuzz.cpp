@@ -1,7 +1,8 @@
 // libFuzzer target for the frame decoder: arbitrary client bytes, arriving in arbitrary pieces.
 //
 // Input layout: byte 0 picks the largest piece size, byte 1 seeds the generator that picks each
-// piece's size, and the rest is the byte stream a client sends. The stream goes to two
+// piece's size, byte 2 picks the message size limit (small ones too, so that both sides of the
+// limit fit in an input), and the rest is the byte stream a client sends. The stream goes to two
 // decoders, one in a single call and one piece by piece, which must agree exactly: chunking is
 // the transport's business and must never change what the decoder reports.
 //
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,7 +28,9 @@ namespace {
 
 using namespace herald::ws;
 
-constexpr std::size_t kMax = 4096;
+// Message size limits to decode under; 4096 is the common case, the others put the limit's
+// edges within reach of inputs a few hundred bytes long.
+constexpr std::size_t kLimits[] = {4096, 0, 1, 16, 125, 126, 300, 1000};
 
 #define FUZZ_CHECK(cond)                                                          \
   do {                                                                            \
@@ -74,6 +78,8 @@ bool legal_close_code(std::uint16_t c) {
 
 // Checks each event as it arrives and logs it, so two decoders can be compared.
 struct CheckingSink : DecoderSink {
+  explicit CheckingSink(std::size_t max) : max(max) {}
+  std::size_t max;
   std::string log;
   bool closed = false;
 
@@ -88,7 +94,7 @@ struct CheckingSink : DecoderSink {
   }
   void on_message(Opcode op, std::string_view p) override {
     FUZZ_CHECK(op == Opcode::text || op == Opcode::binary);
-    FUZZ_CHECK(p.size() <= kMax);
+    FUZZ_CHECK(p.size() <= max);
     if (op == Opcode::text) FUZZ_CHECK(reference_utf8(p));
     record('m', static_cast<std::uint32_t>(op), p);
   }
@@ -129,13 +135,14 @@ void check_after_call(const Decoder& d, const CheckingSink& sink, const DecodeRe
   if (sink.closed) FUZZ_CHECK(d.buffered_bytes() == 0);
   // A frame header is at most 14 bytes; a data frame's payload plus the message reassembled so
   // far never exceeds the limit, and a control frame's payload is at most 125 bytes.
-  FUZZ_CHECK(d.buffered_bytes() <= kMax + 14 + 125);
+  FUZZ_CHECK(d.buffered_bytes() <= sink.max + 14 + 125);
 }
 
 // Feeds `stream` in pieces of 1..max_piece bytes drawn from `seed` (max_piece 0: all at once).
-Run decode(std::vector<std::uint8_t> stream, std::uint8_t max_piece, std::uint8_t seed) {
-  Decoder d(kMax);
-  CheckingSink sink;
+Run decode(std::vector<std::uint8_t> stream, std::size_t max, std::uint8_t max_piece,
+           std::uint8_t seed) {
+  Decoder d(max);
+  CheckingSink sink(max);
   Run run;
   std::uint32_t rng = 0x9E3779B9u ^ (seed * 0x01010101u);
   std::size_t pos = 0;
@@ -186,16 +193,17 @@ void check_utf8(std::string_view s, std::size_t split) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size < 2) return 0;
+  if (size < 3) return 0;
   // Piece size limits worth exploring: byte by byte, around header sizes, and larger.
   static constexpr std::uint8_t kPieceLimits[] = {1, 2, 3, 5, 7, 11, 14, 16, 31, 64, 127, 200};
   const std::uint8_t mode = data[0];
   const std::uint8_t seed = data[1];
-  const std::vector<std::uint8_t> stream(data + 2, data + size);
+  const std::size_t max = kLimits[data[2] % std::size(kLimits)];
+  const std::vector<std::uint8_t> stream(data + 3, data + size);
 
-  const Run whole = decode(stream, 0, 0);
-  const std::uint8_t limit = kPieceLimits[mode % sizeof kPieceLimits];
-  const Run pieces = decode(stream, limit, seed);
+  const Run whole = decode(stream, max, 0, 0);
+  const std::uint8_t piece_limit = kPieceLimits[mode % sizeof kPieceLimits];
+  const Run pieces = decode(stream, max, piece_limit, seed);
   FUZZ_CHECK(whole.log == pieces.log);
   FUZZ_CHECK(whole.result.ok == pieces.result.ok);
   FUZZ_CHECK(whole.result.close_code == pieces.result.close_code);

@@ -155,8 +155,7 @@ DecodeResult Decoder::feed(std::span<std::uint8_t> in, DecoderSink& sink) {
       if (r.kind == Inspection::bad) return fail(r.code, r.message);
       const std::uint64_t want =
           r.kind == Inspection::ready ? h.header_len + h.payload_len : r.need;
-      if (r.kind == Inspection::ready && tail_.size() >= want) break;
-      if (tail_.size() > 20) { tail_.append(reinterpret_cast<const char*>(p), n); n = 0; continue; }
+      if (r.kind == Inspection::ready && tail_.size() == want) break;
       if (n == 0) return {};
       const std::size_t take =
           static_cast<std::size_t>(std::min<std::uint64_t>(want - tail_.size(), n));

@@ -242,10 +242,11 @@ void Session::on_opened(engine::Result<engine::SessionOpened> r) {
 }
 
 void Session::handle_ack(Id id) {
-  if (state_ != State::open) {
+  if (state_ == State::awaiting_hello) {
     fail(Err::hello_required, "say hello first", CloseReason::protocol_error);
     return;
   }
+  if (state_ == State::closing || state_ == State::closed) return;
   if (id <= acked_) return;  // an older ack, already covered
   if (first_sent_.none() || id < first_sent_ || id > cursor_) {
     fail(Err::unknown_ack_id, "ack of an id never sent on this session", CloseReason::protocol_error);
@@ -444,6 +445,15 @@ void Session::disconnect(bool reconnect) {
 
 void Session::shutdown() {
   fail(Err::server_shutdown, "server is restarting, reconnect elsewhere", CloseReason::server_shutdown);
+}
+
+void Session::reassert() {
+  if (state_ != State::open) return;
+  auto& gw = loop_.gateway();
+  gw.engine().reassert_route(client_id_, engine::Route{gw.instance_id(), session_id(), connected_ms_},
+                             on_loop([](Session& s, engine::Result<bool> r) {
+                               if (r.ok() && !r.value) s.kick();  // a newer session took over meanwhile
+                             }));
 }
 
 void Session::sweep(std::int64_t now, bool ping_round) {
