@@ -83,6 +83,10 @@ std::string validate(const Config& c) {
   if (c.max_queue_bytes < 4096) return "--max-queue-bytes must be at least 4096";
   if (c.max_batch < 1) return "--max-batch must be at least 1";
   if (c.threads > 256) return "--threads must be at most 256";
+  if (c.instance_id.size() > 64 ||
+      c.instance_id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+          std::string::npos)
+    return "--instance-id must be at most 64 characters of A-Z a-z 0-9 . _ -";
   for (auto& k : c.api_keys)
     if (k.size() < 8) return "--api-key values must be at least 8 characters";
   static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};

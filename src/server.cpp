@@ -116,13 +116,10 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 int run_server(Config config) {
   std::signal(SIGPIPE, SIG_IGN);
   if (config.instance_id.empty()) config.instance_id = random_instance_id();
-  engine::EngineOptions eo{config.instance_id, config.inbox_max, config.inbox_ttl_s, config.events_max,
-                           config.global_events_max, config.redis_url, config.redis_cluster};
   std::unique_ptr<Gateway> gw;
   std::vector<std::shared_ptr<Acceptor>> acceptors;
   try {
-    auto engine = engine::make_engine(config.engine, eo);
-    gw = std::make_unique<Gateway>(config, std::move(engine), config.instance_id);
+    gw = std::make_unique<Gateway>(config, config.instance_id);
     tcp::endpoint main_ep, api_ep;
     acceptors = bind_all(*gw, config.listen, false, main_ep);
     if (!config.api_listen.empty()) {

@@ -25,15 +25,27 @@ std::int64_t unix_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-Gateway::Gateway(Config config, std::unique_ptr<engine::Engine> engine, std::string instance_id)
-    : config_(std::move(config)), engine_(std::move(engine)), instance_id_(std::move(instance_id)) {
+Gateway::Gateway(Config config, std::string instance_id)
+    : config_(std::move(config)), instance_id_(std::move(instance_id)) {
   std::random_device rd;
   char buf[16];
   auto n = std::snprintf(buf, sizeof buf, "%08x", rd());
   boot_.assign(buf, n);
   auto threads = config_.effective_threads();
   for (unsigned i = 0; i < threads; ++i) loops_.push_back(std::make_unique<Loop>(*this, i));
+  engine::EngineOptions eo{instance_id_,          config_.inbox_max, config_.inbox_ttl_s,
+                           config_.events_max,    config_.global_events_max,
+                           config_.redis_url,     config_.redis_cluster, {}};
+  for (auto& l : loops_) eo.loops.push_back(&l->io());
+  engine_ = engine::make_engine(config_.engine, eo);
   engine_->on_message([this](engine::InstanceMessage msg) { on_instance_message(std::move(msg)); });
+  engine_->on_reconnected([this] {
+    // Storage may have come back empty (restart, failover): live sessions claim their routes again.
+    for (auto& l : loops_) {
+      auto* loop = l.get();
+      boost::asio::post(loop->io(), [loop] { loop->each([](Peer& p) { p.reassert(); }); });
+    }
+  });
 }
 
 Gateway::~Gateway() = default;
@@ -63,13 +75,16 @@ std::optional<SessionAddress> parse_session(std::string_view sid, std::string_vi
 }
 }  // namespace
 
-void Gateway::send_to(const engine::Route& route, engine::InstanceMessage msg) {
+void Gateway::send_to(const engine::Route& route, engine::InstanceMessage msg, std::function<void(bool)> done) {
   if (route.instance != instance_id_) {
-    engine_->publish(route.instance, std::move(msg), nullptr);
+    engine::Callback<bool> cb;
+    if (done) cb = [done = std::move(done)](engine::Result<bool> r) { done(r.ok() && r.value); };
+    engine_->publish(route.instance, std::move(msg), std::move(cb));
     return;
   }
   msg.session = route.session;
   on_instance_message(std::move(msg));
+  if (done) done(true);
 }
 
 void Gateway::on_instance_message(engine::InstanceMessage msg) {
@@ -103,13 +118,19 @@ void Gateway::notify(NotifyRequest req, Metrics& metrics, std::function<void(Not
       if (!r.ok()) {
         out.error = Err::engine_unavailable;
       } else if (r.value) {
-        out.online = true;
         engine::InstanceMessage msg;
         msg.client_id = req.client_id;
         msg.session = r.value->session;
         msg.ts_ms = ts;
         msg.data = std::move(req.data);
-        send_to(*r.value, std::move(msg));
+        send_to(*r.value, std::move(msg), [&metrics, done = std::move(done)](bool reached) {
+          NotifyOutcome out;
+          out.online = reached;
+          out.dropped = !reached;
+          if (!reached) metrics.notifications_dropped.add();
+          done(std::move(out));
+        });
+        return;
       } else {
         out.dropped = true;
         metrics.notifications_dropped.add();
@@ -133,20 +154,23 @@ void Gateway::notify(NotifyRequest req, Metrics& metrics, std::function<void(Not
     out.duplicate = r.value.duplicate;
     if (out.duplicate) {
       metrics.notifications_duplicate.add();
-    } else {
-      metrics.notifications_accepted.add();
-      if (r.value.owner) {
-        engine::InstanceMessage msg;
-        msg.client_id = cid;
-        msg.session = r.value.owner->session;
-        msg.id = r.value.id;
-        msg.prev = r.value.prev;
-        msg.ts_ms = ts;
-        msg.data = data;
-        send_to(*r.value.owner, std::move(msg));
-      }
+      return done(std::move(out));
     }
-    done(std::move(out));
+    metrics.notifications_accepted.add();
+    if (!r.value.owner) return done(std::move(out));
+    engine::InstanceMessage msg;
+    msg.client_id = cid;
+    msg.session = r.value.owner->session;
+    msg.id = r.value.id;
+    msg.prev = r.value.prev;
+    msg.ts_ms = ts;
+    msg.data = data;
+    // Stored already; the answer waits for the hand-off so client_online says whether an
+    // instance took it (a route to a dead instance is stale: the client will replay it).
+    send_to(*r.value.owner, std::move(msg), [out, done = std::move(done)](bool reached) mutable {
+      out.online = reached;
+      done(std::move(out));
+    });
   });
 }
 
@@ -179,7 +203,7 @@ std::string Gateway::metrics_text() const {
   std::vector<const Metrics*> all;
   for (auto& l : loops_) all.push_back(&l->metrics());
   auto s = engine_->stats();
-  return render_prometheus(all, EngineFigures{s.pending, s.expired, s.evicted, engine_->ready()},
+  return render_prometheus(all, EngineFigures{s.pending, s.expired, s.evicted, s.probe_failures, engine_->ready()},
                            draining());
 }
 

@@ -43,7 +43,8 @@ std::int64_t unix_ms();
 
 class Gateway {
  public:
-  Gateway(Config config, std::unique_ptr<engine::Engine> engine, std::string instance_id);
+  // Builds the event loops, then the engine the configuration names, on those loops.
+  Gateway(Config config, std::string instance_id);
   ~Gateway();
 
   const Config& config() const { return config_; }
@@ -65,8 +66,10 @@ class Gateway {
   // Asks the instance that holds client_id's session to disconnect it. Value: was it online.
   void disconnect(const std::string& client_id, bool reconnect, std::function<void(std::optional<Err>, bool)> done);
 
-  // Tells the session named by `route` about `msg`, here or on its instance.
-  void send_to(const engine::Route& route, engine::InstanceMessage msg);
+  // Tells the session named by `route` about `msg`, here or on its instance. `done` (optional,
+  // any thread) learns whether the message reached that instance.
+  void send_to(const engine::Route& route, engine::InstanceMessage msg,
+               std::function<void(bool)> done = nullptr);
 
   // Records a status event: engine streams, the event log line and the counters.
   void record_event(engine::StatusEvent ev, Metrics& metrics);

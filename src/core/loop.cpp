@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/gateway.hpp"
+#include "util/this_loop.hpp"
 
 namespace herald {
 
@@ -34,6 +35,7 @@ Peer* Loop::find(std::uint64_t counter) {
 void Loop::run_thread() {
   schedule_sweep();
   thread_ = std::thread([this] {
+    set_this_loop_index(static_cast<int>(index_));
     auto guard = boost::asio::make_work_guard(io_);
     io_.run();
   });
@@ -55,15 +57,19 @@ void Loop::schedule_sweep() {
   });
 }
 
+void Loop::each(const std::function<void(Peer&)>& fn) {
+  // fn may end sessions, which removes them from peers_: walk a snapshot.
+  std::vector<std::shared_ptr<Peer>> snapshot;
+  snapshot.reserve(peers_.size());
+  for (auto& [counter, peer] : peers_) snapshot.push_back(peer);
+  for (auto& peer : snapshot) fn(*peer);
+}
+
 void Loop::sweep() {
   auto now = unix_ms();
   bool ping_round = now >= next_ping_ms_;
   if (ping_round) next_ping_ms_ = now + gateway_.config().heartbeat_ms;
-  // A sweep may end sessions, which removes them from peers_: walk a snapshot.
-  std::vector<std::shared_ptr<Peer>> snapshot;
-  snapshot.reserve(peers_.size());
-  for (auto& [counter, peer] : peers_) snapshot.push_back(peer);
-  for (auto& peer : snapshot) peer->sweep(now, ping_round);
+  each([&](Peer& p) { p.sweep(now, ping_round); });
 }
 
 void Loop::drain(std::chrono::milliseconds total, std::function<void()> done) {

@@ -39,6 +39,8 @@ class Loop {
   void remove(std::uint64_t counter);
   Peer* find(std::uint64_t counter);
   std::size_t size() const { return peers_.size(); }
+  // Calls fn for every session (on this loop's thread); fn may end sessions.
+  void each(const std::function<void(Peer&)>& fn);
 
   void run_thread();
   void join();

@@ -95,6 +95,8 @@ std::string render_prometheus(const std::vector<const Metrics*>& loops, const En
 
   head("herald_engine_ready", "gauge", "1 when the engine can store.");
   line("herald_engine_ready", "", engine.ready ? 1 : 0);
+  head("herald_engine_probe_failures_total", "counter", "Self-probes through the engine's broker that did not come back.");
+  line("herald_engine_probe_failures_total", "", engine.probe_failures);
   head("herald_draining", "gauge", "1 while shutting down.");
   line("herald_draining", "", draining ? 1 : 0);
   return o.str();

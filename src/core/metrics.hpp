@@ -76,7 +76,7 @@ struct Metrics {
 
 // Prometheus text exposition of the sum of `loops`, plus the engine's own figures.
 struct EngineFigures {
-  std::uint64_t pending = 0, expired = 0, evicted = 0;
+  std::uint64_t pending = 0, expired = 0, evicted = 0, probe_failures = 0;
   bool ready = false;
 };
 std::string render_prometheus(const std::vector<const Metrics*>& loops, const EngineFigures& engine,

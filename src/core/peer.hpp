@@ -30,6 +30,8 @@ class Peer {
   virtual void sweep(std::int64_t now_ms, bool ping_round) = 0;
   // Graceful shutdown: close with 1012.
   virtual void shutdown() = 0;
+  // The engine reconnected: make sure the route still names this session.
+  virtual void reassert() = 0;
 };
 
 }  // namespace herald

@@ -20,6 +20,10 @@
 
 #include "core/ids.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace herald::engine {
 
 enum class Status { ok, unavailable };
@@ -105,7 +109,8 @@ struct InstanceMessage {
 struct EngineStats {
   std::uint64_t expired = 0;   // notifications that reached their ttl unacknowledged
   std::uint64_t evicted = 0;   // dropped from a full inbox
-  std::uint64_t pending = 0;   // notifications in all inboxes
+  std::uint64_t pending = 0;   // notifications in all inboxes (0 where the engine cannot tell cheaply)
+  std::uint64_t probe_failures = 0;  // self-probes that did not come back (redis)
 };
 
 class Engine {
@@ -148,6 +153,12 @@ class Engine {
   // Receives the messages published to this instance. Set once, before start().
   virtual void on_message(std::function<void(InstanceMessage)> handler) = 0;
 
+  // Makes sure the route still names this session (after the engine lost its state, e.g. Redis
+  // restarted empty): sets it if missing. Value: false when another session holds it now.
+  virtual void reassert_route(const std::string& client_id, Route route, Callback<bool> cb) = 0;
+  // Called after the engine reconnected to its storage, so live sessions can reassert routes.
+  virtual void on_reconnected(std::function<void()> fn) = 0;
+
   virtual EngineStats stats() const = 0;
 };
 
@@ -159,6 +170,9 @@ struct EngineOptions {
   std::uint32_t global_events_max = 100000;
   std::string redis_url;
   std::string redis_cluster;
+  // The event loops: an engine with connections keeps one per loop, so work issued on a loop
+  // completes on it (see util/this_loop.hpp).
+  std::vector<boost::asio::io_context*> loops;
 };
 
 // The one place that knows the concrete engines.

@@ -266,6 +266,18 @@ void MemoryEngine::publish(const std::string& instance, InstanceMessage msg, Cal
   if (cb) cb({Status::ok, delivered});
 }
 
+void MemoryEngine::reassert_route(const std::string& client_id, Route route, Callback<bool> cb) {
+  bool ours = false;
+  {
+    auto& s = stripe_for(client_id);
+    std::lock_guard lock(s.mu);
+    auto& c = s.clients[client_id];
+    if (!c.route) c.route = route;
+    ours = c.route->instance == route.instance && c.route->session == route.session;
+  }
+  cb({Status::ok, ours});
+}
+
 EngineStats MemoryEngine::stats() const {
   return EngineStats{expired_.load(), evicted_.load(),
                      static_cast<std::uint64_t>(std::max<std::int64_t>(0, pending_.load()))};

@@ -42,6 +42,8 @@ class MemoryEngine final : public Engine {
                      Callback<std::vector<StatusEvent>> cb) override;
   void publish(const std::string& instance, InstanceMessage msg, Callback<bool> cb) override;
   void on_message(std::function<void(InstanceMessage)> handler) override { handler_ = std::move(handler); }
+  void reassert_route(const std::string& client_id, Route route, Callback<bool> cb) override;
+  void on_reconnected(std::function<void()>) override {}  // never disconnected
   EngineStats stats() const override;
 
   // Drops expired notifications everywhere (also done by a background timer once a second).
