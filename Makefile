@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build run test unit integration fuzz clean
+.PHONY: deps build run test unit integration interop fuzz fuzz-smoke clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -22,10 +22,21 @@ run: build
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Debian's python3 (not a pyenv shim): it has python3-websockets and python3-pytest.
 integration: build
-	HERALD_BIN=$(abspath $(BUILD))/herald /usr/bin/python3 -m pytest -q tests/integration
+	HERALD_BIN=$(abspath $(BUILD))/herald BEAST_CLIENT=$(abspath $(BUILD))/tests/beast_interop_client \
+	  REDIS_SERVER=$$(command -v redis-server) /usr/bin/python3 -m pytest -q tests/integration
 
-test: unit integration
+# Node's `ws` as an independent client of Herald's framing.
+interop: build
+	cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error && \
+	  HERALD_BIN=$(abspath $(BUILD))/herald node --test interop.test.mjs
+
+# A short libFuzzer run of the frame parser (the long runs are `make fuzz`).
+fuzz-smoke: deps
+	bash scripts/fuzz.sh 20
+
+test: unit integration interop fuzz-smoke
 
 fuzz: deps
 	bash scripts/fuzz.sh 30

@@ -20,8 +20,11 @@ struct Id {
 
   // Parses "<ms>-<seq>" (both decimal, no sign, no spaces) or "<ms>" (seq 0).
   static std::optional<Id> parse(std::string_view text);
-  // The smallest id greater than this one.
-  Id next() const { return seq == UINT64_MAX ? Id{ms + 1, 0} : Id{ms, seq + 1}; }
+  // The smallest id greater than this one (the largest id is its own successor).
+  Id next() const {
+    if (seq != UINT64_MAX) return Id{ms, seq + 1};
+    return ms == UINT64_MAX ? *this : Id{ms + 1, 0};
+  }
   // The id a new entry gets when the clock says now_ms and the last id is *this.
   Id successor_at(std::uint64_t now_ms) const { return now_ms > ms ? Id{now_ms, 0} : next(); }
 };

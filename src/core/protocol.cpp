@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <cmath>
+#include <limits>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -129,9 +131,21 @@ std::optional<std::string> base64url_decode(std::string_view in) {
 std::optional<std::int64_t> claim_time(const json::object& o, const char* name, bool& bad_type) {
   auto* v = o.if_contains(name);
   if (!v) return std::nullopt;
+  // Clamped into int64 range: a huge exp means "far future", never a wrapped past.
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
   if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<std::int64_t>(v->get_double());
+  if (v->is_uint64()) return v->get_uint64() > static_cast<std::uint64_t>(kMax) ? kMax : static_cast<std::int64_t>(v->get_uint64());
+  if (v->is_double()) {
+    auto d = v->get_double();
+    if (std::isnan(d)) {
+      bad_type = true;
+      return std::nullopt;
+    }
+    if (d >= 9.2e18) return kMax;
+    if (d <= -9.2e18) return kMin;
+    return static_cast<std::int64_t>(d);
+  }
   bad_type = true;
   return std::nullopt;
 }
@@ -170,7 +184,7 @@ std::string verify_jwt_hs256(std::string_view token, std::string_view secret, st
   auto exp = claim_time(claims, "exp", bad_type);
   auto nbf = claim_time(claims, "nbf", bad_type);
   if (bad_type) return "token exp/nbf must be numbers";
-  if (exp && now_s > *exp + kLeewayS) return "token expired";
+  if (exp && now_s - kLeewayS > *exp) return "token expired";
   if (nbf && now_s + kLeewayS < *nbf) return "token not yet valid";
   return {};
 }

@@ -225,17 +225,17 @@ void MemoryEngine::route_of(const std::string& client_id, Callback<std::optional
 }
 
 void MemoryEngine::record_event(StatusEvent ev, Callback<std::string> cb) {
+  std::string id;
   {
+    // Ids are taken and both streams appended under one lock, so every stream is in id order
+    // (lock order: global, then stripe; nothing else takes both).
     std::lock_guard lock(global_mu_);
     last_event_id_ = last_event_id_.successor_at(static_cast<std::uint64_t>(ev.ts_ms));
-    ev.id = last_event_id_.str();
+    ev.id = id = last_event_id_.str();
     global_events_.push_back(ev);
     while (global_events_.size() > options_.global_events_max) global_events_.pop_front();
-  }
-  auto id = ev.id;
-  {
     auto& s = stripe_for(ev.client_id);
-    std::lock_guard lock(s.mu);
+    std::lock_guard stripe_lock(s.mu);
     auto& events = s.clients[ev.client_id].events;
     events.push_back(std::move(ev));
     while (events.size() > options_.events_max) events.pop_front();

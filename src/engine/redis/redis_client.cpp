@@ -425,9 +425,15 @@ class Link {
   void schedule_flush() {
     if (flush_posted_ || (wire_ && wire_->writing)) return;  // a completing write flushes too
     flush_posted_ = true;
-    asio::post(strand_, [self = self()] {
-      self->flush_posted_ = false;
-      self->flush();
+    // To the back of the io_context's queue, not the strand's: a command dispatched from the
+    // io_context's thread runs inline, so a flush queued on the strand could overtake the rest of
+    // the turn's commands, which reach the strand one by one after it.
+    asio::post(strand_.get_inner_executor(), [self = self()] {
+      auto& strand = self->strand_;
+      asio::dispatch(strand, [self = std::move(self)] {
+        self->flush_posted_ = false;
+        self->flush();
+      });
     });
   }
 
@@ -606,8 +612,8 @@ class ConnectionImpl final : public Connection, private Link {
     if (!ready()) return post_failure(strand_, std::move(call->cb), Errc::disconnected);
     send_script(*call, "EVALSHA", sha_of(call->script), [this, call](Errc e, Reply r) mutable {
       if (e == Errc::ok && r.is_error() && r.str.starts_with("NOSCRIPT")) {
-        // Still on the connection that answered, so still ready.
         auto& c = *call;
+        if (!ready()) return c.cb(Errc::disconnected, Reply{});  // an earlier callback ended it
         send_script(c, "EVAL", c.script, std::move(c.cb));
         return;
       }

@@ -8,6 +8,10 @@
 //   command timed out (then the command may or may not have run).
 // - Reconnects by itself with capped exponential backoff and full jitter; AUTH and SELECT from
 //   the URL are sent first on every connection.
+// - The oldest outstanding command waiting longer than command_timeout_ms means a dead
+//   connection: it is dropped and reconnected. Blocking commands (BLPOP, XREAD BLOCK) count too,
+//   so block for less than that, or not at all.
+// - Hold these objects by shared_ptr and call stop() before dropping them; stop() is final.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
