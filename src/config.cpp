@@ -81,6 +81,8 @@ std::string validate(const Config& c) {
   if (c.max_message_bytes < 256) return "--max-message-bytes must be at least 256";
   if (c.max_body_bytes < 256) return "--max-body-bytes must be at least 256";
   if (c.max_queue_bytes < 4096) return "--max-queue-bytes must be at least 4096";
+  if (c.max_queue_bytes < c.max_message_bytes + 64)
+    return "--max-queue-bytes must be larger than --max-message-bytes (one notification must fit)";
   if (c.max_batch < 1) return "--max-batch must be at least 1";
   if (c.threads > 256) return "--threads must be at most 256";
   if (c.instance_id.size() > 64 ||

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <random>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "api/http_session.hpp"
@@ -90,6 +91,16 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
 std::vector<std::shared_ptr<Acceptor>> bind_all(Gateway& gw, const std::string& address, bool api_only,
                                                 tcp::endpoint& bound) {
   auto ep = parse_endpoint(address);
+  if (ep.port() != 0) {
+    // SO_REUSEPORT would let a second herald share the port silently (and split its clients):
+    // a plain bind first tells whether anyone listens there already.
+    tcp::acceptor probe(gw.loops().front()->io());
+    probe.open(ep.protocol());
+    probe.set_option(tcp::acceptor::reuse_address(true));
+    error_code ec;
+    probe.bind(ep, ec);
+    if (ec) throw std::invalid_argument("cannot bind " + address + ": " + ec.message());
+  }
   std::vector<std::shared_ptr<Acceptor>> out;
   for (auto& loop : gw.loops()) {
     out.push_back(std::make_shared<Acceptor>(*loop, ep, api_only));
@@ -116,10 +127,22 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 int run_server(Config config) {
   std::signal(SIGPIPE, SIG_IGN);
   if (config.instance_id.empty()) config.instance_id = random_instance_id();
+  // Every connection costs a descriptor: never promise more clients than the process can hold.
+  if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    auto room = rl.rlim_cur > 256 ? rl.rlim_cur - 256 : rl.rlim_cur / 2;
+    if (config.max_connections > room) {
+      spdlog::info("--max-connections {} is above what the open-file limit ({}) allows: using {}",
+                   config.max_connections, rl.rlim_cur, room);
+      config.max_connections = static_cast<std::uint32_t>(room);
+    }
+  }
   std::unique_ptr<Gateway> gw;
   std::vector<std::shared_ptr<Acceptor>> acceptors;
+  std::unique_ptr<asio::signal_set> signals;
   try {
     gw = std::make_unique<Gateway>(config, config.instance_id);
+    // Signals are caught from here on, before anyone can connect: a SIGTERM at any moment drains.
+    signals = std::make_unique<asio::signal_set>(gw->loops().front()->io(), SIGINT, SIGTERM);
     tcp::endpoint main_ep, api_ep;
     acceptors = bind_all(*gw, config.listen, false, main_ep);
     if (!config.api_listen.empty()) {
@@ -140,42 +163,47 @@ int run_server(Config config) {
     return 1;
   }
 
-  gw->engine().start();
-  for (auto& a : acceptors) a->start();
-  for (auto& loop : gw->loops()) loop->run_thread();
-
-  // Shutdown: stop taking clients, fail /readyz, close sessions with 1012 spread over
-  // --drain-ms (routes are given back as each closes), then stop.
-  auto& first = *gw->loops().front();
-  asio::signal_set signals(first.io(), SIGINT, SIGTERM);
+  // Shutdown: refuse new WebSocket clients (503) and fail /readyz while the API keeps answering,
+  // close sessions with 1012 spread over --drain-ms (routes are given back as each closes), wait
+  // for the engine to carry out what those closes asked, then stop.
   std::atomic<int> loops_left{static_cast<int>(gw->loops().size())};
-  std::function<void()> wait_second;
-  wait_second = [&] {
-    signals.async_wait([&](error_code ec, int) {
+  auto stop_all = [&] {
+    for (auto& a : acceptors) a->close();
+    for (auto& loop : gw->loops()) loop->stop();
+  };
+  signals->async_wait([&](error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: draining {} connections over {} ms", sig, gw->connection_count().load(),
+                 gw->config().drain_ms);
+    gw->set_draining();
+    signals->async_wait([](error_code ec, int) {
       if (ec) return;
       spdlog::warn("second signal: exiting now");
       spdlog::default_logger()->flush();
       ::_exit(1);
     });
-  };
-  signals.async_wait([&](error_code ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: draining {} connections over {} ms", sig,
-                 gw->connection_count().load(), gw->config().drain_ms);
-    gw->set_draining();
-    wait_second();
-    for (auto& a : acceptors) a->close();
     for (auto& loop : gw->loops()) {
       auto* l = loop.get();
       asio::post(l->io(), [&, l] {
         l->drain(std::chrono::milliseconds(gw->config().drain_ms), [&] {
-          if (--loops_left == 0)
-            for (auto& other : gw->loops()) other->stop();
+          if (--loops_left > 0) return;
+          auto flush_timer = std::make_shared<asio::steady_timer>(gw->loops().front()->io(), std::chrono::seconds(2));
+          auto once = std::make_shared<std::atomic<bool>>(false);
+          auto finish = [&, once, flush_timer] {
+            if (!once->exchange(true)) asio::post(gw->loops().front()->io(), stop_all);
+          };
+          flush_timer->async_wait([finish](error_code ec) {
+            if (!ec) finish();
+          });
+          gw->engine().flush([finish](engine::Result<bool>) { finish(); });
         });
       });
     }
   });
 
+  gw->engine().start();
+  for (auto& a : acceptors) a->start();
+  for (auto& loop : gw->loops()) loop->run_thread();
   for (auto& loop : gw->loops()) loop->join();
   gw->engine().stop();
   spdlog::info("stopped");

@@ -81,18 +81,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       auto route = parser_->is_header_done() ? classify(std::string(parser_->get().method_string()),
                                                         std::string(parser_->get().target()))
                                              : ApiRoute::other;
-      return reply(route, ApiResponse{413, error_body(Err::body_too_large, "request body is over the limit")}, true);
+      return reply(route, error_response(Err::body_too_large, "request body is over the limit"), true);
     }
     if (ec == http::error::header_limit)
-      return reply(ApiRoute::other, ApiResponse{400, error_body(Err::bad_request, "request header is too large")}, true);
-    if (ec) return reply(ApiRoute::other, ApiResponse{400, error_body(Err::bad_request, "malformed HTTP request")}, true);
+      return reply(ApiRoute::other, error_response(Err::bad_request, "request header is too large"), true);
+    if (ec) return reply(ApiRoute::other, error_response(Err::bad_request, "malformed HTTP request"), true);
 
     auto& req = parser_->get();
     auto target = std::string(req.target());
     auto path = std::string_view(target).substr(0, target.find('?'));
     bool upgrade = header_has_token(req[http::field::upgrade], "websocket");
     if (upgrade && !api_only_ && (path == "/v1/ws" || path == "/")) return accept_websocket();
-    if (upgrade) return reply(ApiRoute::websocket, ApiResponse{404, error_body(Err::not_found, "WebSocket endpoint is /v1/ws")}, true);
+    if (upgrade) return reply(ApiRoute::websocket, error_response(Err::not_found, "WebSocket endpoint is /v1/ws"), true);
 
     ApiRequest r;
     r.method = std::string(req.method_string());
@@ -115,25 +115,29 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto& req = parser_->get();
     auto key = std::string(req[http::field::sec_websocket_key]);
     if (req.method() != http::verb::get || !header_has_token(req[http::field::connection], "upgrade"))
-      return reply(ApiRoute::websocket, ApiResponse{400, error_body(Err::bad_request, "not a WebSocket upgrade")}, true);
+      return reply(ApiRoute::websocket, error_response(Err::bad_request, "not a WebSocket upgrade"), true);
     if (req[http::field::sec_websocket_version] != "13") {
-      ApiResponse r{426, error_body(Err::bad_request, "WebSocket version 13 required")};
+      auto r = error_response(Err::bad_request, "WebSocket version 13 required");
+      r.status = 426;
       r.headers.emplace_back("Sec-WebSocket-Version", "13");
       return reply(ApiRoute::websocket, std::move(r), true);
     }
     if (!ws::valid_client_key(key))
-      return reply(ApiRoute::websocket, ApiResponse{400, error_body(Err::bad_request, "bad Sec-WebSocket-Key")}, true);
+      return reply(ApiRoute::websocket, error_response(Err::bad_request, "bad Sec-WebSocket-Key"), true);
     if (loop_.gateway().draining()) {
-      ApiResponse r{503, error_body(Err::server_shutdown, "this instance is shutting down")};
+      auto r = error_response(Err::server_shutdown, "this instance is shutting down");
+      r.status = 503;
       r.headers.emplace_back("Retry-After", "1");
       return reply(ApiRoute::websocket, std::move(r), true);
     }
     loop_.metrics().count_http(ApiRoute::websocket, 101);
     timer_.cancel();
+    loop_.upgrade_begun();
     auto response = std::make_shared<std::string>(ws::switching_protocols_response(key));
     asio::async_write(socket_, asio::buffer(*response),
                       [self = shared_from_this(), response](error_code ec, std::size_t) {
                         self->timer_.cancel();
+                        self->loop_.upgrade_done();
                         if (ec) return;
                         // Bytes the client sent after its request belong to the WebSocket.
                         auto early = self->buffer_.data();
@@ -144,6 +148,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void reply(ApiRoute route, ApiResponse r, bool close_after) {
     loop_.metrics().count_http(route, r.status);
+    if (r.error) loop_.metrics().errors[static_cast<size_t>(*r.error)].add();
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
     res->set(http::field::server, "herald");
     res->set(http::field::content_type, r.content_type);

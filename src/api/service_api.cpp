@@ -8,18 +8,23 @@
 
 #include "core/events.hpp"
 #include "core/gateway.hpp"
+#include "util/json_raw.hpp"
 
 namespace herald::api {
 
 namespace json = boost::json;
 
+ApiResponse error_response(Err e, std::string_view message) {
+  ApiResponse r{err_info(e).http_status, error_body(e, message)};
+  r.error = e;
+  return r;
+}
+
 namespace {
 
 ApiResponse json_response(int status, const json::value& v) { return ApiResponse{status, json::serialize(v)}; }
 
-ApiResponse error(Err e, std::string_view message) {
-  return ApiResponse{err_info(e).http_status, error_body(e, message)};
-}
+ApiResponse error(Err e, std::string_view message) { return error_response(e, message); }
 
 std::string percent_decode(std::string_view s) {
   std::string out;
@@ -75,10 +80,15 @@ bool client_path(std::string_view path, std::string& id, std::string_view& suffi
 
 bool authorized(const Gateway& gw, const ApiRequest& req) {
   auto& keys = gw.config().api_keys;
-  constexpr std::string_view bearer = "Bearer ";
   std::string_view auth = req.authorization;
-  if (auth.substr(0, bearer.size()) != bearer) return false;
+  // The scheme name is case-insensitive (RFC 9110 §11.1).
+  constexpr std::string_view bearer = "bearer ";
+  if (auth.size() < bearer.size() ||
+      !std::equal(bearer.begin(), bearer.end(), auth.begin(),
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+    return false;
   auth.remove_prefix(bearer.size());
+  while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);
   bool ok = false;
   for (auto& k : keys)  // constant time per key; every key is compared
     ok |= k.size() == auth.size() && CRYPTO_memcmp(k.data(), auth.data(), k.size()) == 0;
@@ -92,7 +102,8 @@ struct ParsedNotify {
   std::optional<std::pair<Err, std::string>> error;
 };
 
-ParsedNotify parse_notify(const Gateway& gw, const json::value& v, bool legacy) {
+// `raw` is the notification's own JSON text, when known: its data is kept byte for byte.
+ParsedNotify parse_notify(const Gateway& gw, const json::value& v, std::string_view raw, bool legacy) {
   ParsedNotify p;
   auto bad = [&](Err e, std::string m) {
     p.error = std::make_pair(e, std::move(m));
@@ -108,7 +119,8 @@ ParsedNotify parse_notify(const Gateway& gw, const json::value& v, bool legacy) 
   p.req.client_id = std::string(cid->get_string());
   auto* data = o.if_contains("data");
   if (!data) return bad(Err::bad_request, "data is required");
-  auto text = json::serialize(*data);
+  auto exact = raw.empty() ? std::nullopt : raw_member(raw, "data");
+  auto text = exact ? std::string(*exact) : json::serialize(*data);
   if (text.size() > gw.config().max_message_bytes)
     return bad(Err::body_too_large, "data is larger than --max-message-bytes");
   p.req.data = std::make_shared<const std::string>(std::move(text));
@@ -157,10 +169,11 @@ void notify_one(Gateway& gw, Loop& loop, const std::string& body, bool legacy,
   ApiResponse err;
   auto v = parse_body(body, err);
   if (!v) return respond(std::move(err));
-  auto p = parse_notify(gw, *v, legacy);
+  auto p = parse_notify(gw, *v, body, legacy);
   if (p.error) return respond(error(p.error->first, p.error->second));
   gw.notify(std::move(p.req), loop.metrics(), [respond = std::move(respond)](NotifyOutcome out) {
-    if (out.error) return respond(error(*out.error, "the notification could not be stored; nothing was kept"));
+    if (out.error)
+      return respond(error(*out.error, "storage did not confirm the notification; retry (with an idempotency_key, a retry is never doubled)"));
     respond(json_response(202, outcome_json(out)));
   });
 }
@@ -172,6 +185,10 @@ void notify_batch(Gateway& gw, Loop& loop, const std::string& body, std::functio
   auto* list = v->is_object() ? v->get_object().if_contains("notifications") : nullptr;
   if (!list || !list->is_array()) return respond(error(Err::bad_request, "notifications must be an array"));
   auto& items = list->get_array();
+  // The raw text of each item, so each data is kept as written (when the body is that plain).
+  std::vector<std::string_view> raw_items;
+  if (auto raw_list = raw_member(body, "notifications"))
+    if (auto elems = raw_elements(*raw_list); elems && elems->size() == items.size()) raw_items = std::move(*elems);
   if (items.empty()) return respond(error(Err::bad_request, "notifications is empty"));
   if (items.size() > gw.config().max_batch)
     return respond(error(Err::bad_request, "too many notifications in one batch (see --max-batch)"));
@@ -194,7 +211,7 @@ void notify_batch(Gateway& gw, Loop& loop, const std::string& body, std::functio
     g->respond(json_response(200, json::object{{"results", std::move(g->results)}}));
   };
   for (std::size_t i = 0; i < items.size(); ++i) {
-    auto p = parse_notify(gw, items[i], false);
+    auto p = parse_notify(gw, items[i], raw_items.empty() ? std::string_view{} : raw_items[i], false);
     if (p.error) {
       settle(i, json::object{{"status", err_info(p.error->first).http_status},
                              {"error", json::object{{"code", err_code(p.error->first)}, {"message", p.error->second}}}});
@@ -204,7 +221,7 @@ void notify_batch(Gateway& gw, Loop& loop, const std::string& body, std::functio
       if (out.error) {
         settle(i, json::object{{"status", 503},
                                {"error", json::object{{"code", err_code(*out.error)},
-                                                      {"message", "not stored; nothing was kept"}}}});
+                                                      {"message", "storage did not confirm it; retry"}}}});
         return;
       }
       auto o = outcome_json(out);

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/errors.hpp"
 #include "core/metrics.hpp"
 
 namespace herald {
@@ -29,7 +31,11 @@ struct ApiResponse {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<Err> error;  // set on error answers, for the metrics
 };
+
+// {"error":{"code","message"}} with the code's HTTP status.
+ApiResponse error_response(Err e, std::string_view message);
 
 // Answers one request. `respond` is called exactly once, possibly on another thread.
 // `route` is set before any asynchronous work starts, for the metrics.

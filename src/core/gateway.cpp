@@ -185,8 +185,8 @@ void Gateway::disconnect(const std::string& client_id, bool reconnect,
     msg.client_id = client_id;
     msg.session = r.value->session;
     msg.reconnect = reconnect;
-    send_to(*r.value, std::move(msg));
-    done(std::nullopt, true);
+    // A route to an instance that no longer listens is stale: the client is not connected.
+    send_to(*r.value, std::move(msg), [done](bool reached) { done(std::nullopt, reached); });
   });
 }
 

@@ -90,7 +90,7 @@ void Loop::drain_step(std::shared_ptr<std::vector<std::weak_ptr<Peer>>> order, s
   for (; next < due; ++next)
     if (auto peer = (*order)[next].lock()) peer->shutdown();
   bool all_closed = next >= order->size();
-  if (all_closed && (peers_.empty() || elapsed >= total + kDrainGrace)) {
+  if (all_closed && ((peers_.empty() && upgrading_ == 0) || elapsed >= total + kDrainGrace)) {
     done();
     return;
   }

@@ -42,6 +42,10 @@ class Loop {
   // Calls fn for every session (on this loop's thread); fn may end sessions.
   void each(const std::function<void(Peer&)>& fn);
 
+  // WebSocket upgrades answered 101 whose session has not started yet; the drain waits for them.
+  void upgrade_begun() { ++upgrading_; }
+  void upgrade_done() { --upgrading_; }
+
   void run_thread();
   void join();
   void stop();
@@ -67,6 +71,7 @@ class Loop {
   boost::asio::steady_timer sweep_timer_;
   boost::asio::steady_timer drain_timer_;
   std::int64_t next_ping_ms_ = 0;
+  int upgrading_ = 0;
   std::thread thread_;
 };
 

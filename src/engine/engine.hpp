@@ -159,6 +159,10 @@ class Engine {
   // Called after the engine reconnected to its storage, so live sessions can reassert routes.
   virtual void on_reconnected(std::function<void()> fn) = 0;
 
+  // Completes once every command issued before it has been carried out (shutdown uses it so the
+  // last route deletions and events are not lost).
+  virtual void flush(Callback<bool> cb) = 0;
+
   virtual EngineStats stats() const = 0;
 };
 

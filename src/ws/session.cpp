@@ -69,6 +69,11 @@ void Session::begin(std::string_view early) {
     arm_read();
     return;
   }
+  if (gw.draining()) {  // upgraded just as the drain began: it is not on the drain's list
+    shutdown();
+    arm_read();
+    return;
+  }
   if (!early.empty()) {
     std::vector<std::uint8_t> copy(early.begin(), early.end());
     consume(copy);
@@ -106,9 +111,12 @@ void Session::on_readable() {
 }
 
 void Session::consume(std::span<std::uint8_t> bytes) {
-  if (peer_closed_) return;
+  if (peer_closed_ || stream_failed_) return;
   auto r = decoder_.feed(bytes, *this);
   if (!r.ok) {
+    // The byte stream itself is broken, so nothing more can be read from it (RFC 6455 §7.1.7:
+    // fail the connection): say why, close, and drop the TCP connection once that is written.
+    stream_failed_ = true;
     Err e = r.close_code == close_code::too_big         ? Err::message_too_big
             : r.close_code == close_code::invalid_payload ? Err::invalid_utf8
                                                           : Err::websocket_protocol;
@@ -404,6 +412,13 @@ void Session::flush() {
     terminate(reason_);  // our echo of the client's close is out
     return;
   }
+  if (state_ == State::closing && stream_failed_) {
+    // Our close is out; nothing more can be read. Half-close so the client sees the end right
+    // after our close frame; its EOF (or the close time-out) ends the session.
+    error_code ec;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    return;
+  }
   if (drain_wait_) {
     drain_wait_ = false;
     catch_up();
@@ -419,8 +434,8 @@ void Session::on_written(const OutFrame& f) {
 // ---- closing -------------------------------------------------------------------------------
 
 void Session::fail(Err e, std::string_view message, CloseReason reason) {
-  loop_.metrics().errors[static_cast<size_t>(e)].add();
   if (state_ == State::closing || state_ == State::closed) return;
+  loop_.metrics().errors[static_cast<size_t>(e)].add();
   spdlog::debug("session {} ({}) closing: {}: {}", session_id(), client_id_, err_code(e), message);
   push(shared_frame(Opcode::text, error_frame_json(e, message)));
   close_with(err_info(e).close, err_code(e), reason);

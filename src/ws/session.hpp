@@ -118,6 +118,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   bool catchup_needed_ = false;  // a live notification arrived while the inbox was being read
   bool drain_wait_ = false;      // catch-up paused until the outgoing queue drains
   bool peer_closed_ = false;     // the client's close frame arrived
+  bool stream_failed_ = false;   // the decoder failed: nothing more can be read
 };
 
 }  // namespace herald::ws

@@ -481,3 +481,34 @@ TEST(Jwt, NonJsonSegments) {
 
 }  // namespace
 }  // namespace herald
+
+// ---- raw JSON spans: notification data is kept exactly as the service wrote it ----------------
+#include "util/json_raw.hpp"
+
+TEST(JsonRaw, FindsMemberTextExactly) {
+  auto v = herald::raw_member(R"({"client_id":"u1", "data" : {"x":1.5,"s":"a\"}"} ,"ttl_s":3})", "data");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(*v, R"({"x":1.5,"s":"a\"}"})");
+  EXPECT_EQ(*herald::raw_member(R"({"data":1.0})", "data"), "1.0");
+  EXPECT_EQ(*herald::raw_member(R"({"data":[1,[2,{"a":"]"}]],"z":null})", "data"), R"([1,[2,{"a":"]"}]])");
+  EXPECT_EQ(*herald::raw_member(R"({"data":12345678901234567890123})", "data"), "12345678901234567890123");
+}
+
+TEST(JsonRaw, RefusesWhatTheParserMightReadDifferently) {
+  EXPECT_FALSE(herald::raw_member(R"({"data":1,"data":2})", "data"));       // duplicate
+  EXPECT_FALSE(herald::raw_member(R"({"d\u0061ta":1})", "data"));           // escaped key
+  EXPECT_FALSE(herald::raw_member(R"({"other":1})", "data"));
+  EXPECT_FALSE(herald::raw_member(R"([1,2])", "data"));
+  EXPECT_FALSE(herald::raw_member(R"({})", "data"));
+}
+
+TEST(JsonRaw, SplitsArrayElements) {
+  auto e = herald::raw_elements(R"( [ {"a":[1,2]} , "x,y" ,3 ] )");
+  ASSERT_TRUE(e);
+  ASSERT_EQ(e->size(), 3u);
+  EXPECT_EQ((*e)[0], R"({"a":[1,2]})");
+  EXPECT_EQ((*e)[1], R"("x,y")");
+  EXPECT_EQ((*e)[2], "3");
+  EXPECT_EQ(herald::raw_elements("[]")->size(), 0u);
+  EXPECT_FALSE(herald::raw_elements("{}"));
+}

@@ -48,6 +48,7 @@ class RedisEngine final : public Engine {
   void on_message(std::function<void(InstanceMessage)> handler) override { handler_ = std::move(handler); }
   void reassert_route(const std::string& client_id, Route route, Callback<bool> cb) override;
   void on_reconnected(std::function<void()> fn) override { reconnected_ = std::move(fn); }
+  void flush(Callback<bool> cb) override;
   EngineStats stats() const override;
 
   // Messages on the instance channel, encoded as newline-separated fields (ids and client ids
