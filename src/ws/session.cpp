@@ -463,11 +463,13 @@ void Session::shutdown() {
 }
 
 void Session::reassert() {
+  reassert_needed_ = false;
   if (state_ != State::open) return;
   auto& gw = loop_.gateway();
   gw.engine().reassert_route(client_id_, engine::Route{gw.instance_id(), session_id(), connected_ms_},
                              on_loop([](Session& s, engine::Result<bool> r) {
-                               if (r.ok() && !r.value) s.kick();  // a newer session took over meanwhile
+                               if (!r.ok()) s.reassert_needed_ = true;  // the sweep tries again
+                               else if (!r.value) s.kick();  // a newer session took over meanwhile
                              }));
 }
 
@@ -493,6 +495,7 @@ void Session::sweep(std::int64_t now, bool ping_round) {
         send(ping_frame());
       }
       if (catchup_needed_ && !reading_inbox_ && !drain_wait_ && now >= retry_at_ms_) catch_up();
+      if (reassert_needed_) reassert();
       return;
     case State::closed:
       return;

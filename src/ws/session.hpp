@@ -119,6 +119,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   bool drain_wait_ = false;      // catch-up paused until the outgoing queue drains
   bool peer_closed_ = false;     // the client's close frame arrived
   bool stream_failed_ = false;   // the decoder failed: nothing more can be read
+  bool reassert_needed_ = false; // the route could not be reasserted yet
 };
 
 }  // namespace herald::ws

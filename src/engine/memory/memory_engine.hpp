@@ -43,7 +43,7 @@ class MemoryEngine final : public Engine {
   void publish(const std::string& instance, InstanceMessage msg, Callback<bool> cb) override;
   void on_message(std::function<void(InstanceMessage)> handler) override { handler_ = std::move(handler); }
   void reassert_route(const std::string& client_id, Route route, Callback<bool> cb) override;
-  void on_reconnected(std::function<void()>) override {}  // never disconnected
+  void on_reconnected(std::function<void(int)>) override {}  // never disconnected
   void flush(Callback<bool> cb) override { cb({Status::ok, true}); }
   EngineStats stats() const override;
 

@@ -163,13 +163,20 @@ void RedisEngine::start() {
     auto c = redis::Connection::create(*io, redis_);
     conns_.push_back(c);
   }
-  // Loop 0's connection also carries the timers' commands; its reconnects trigger reassertion.
-  conns_[0]->on_connected([this] {
-    spdlog::info("redis connected ({}:{})", redis_.host, redis_.port);
-    next_liveness_ms_ = 0;
-    if (reconnected_) reconnected_();
-  });
-  conns_[0]->on_disconnected([this] { spdlog::warn("redis connection lost; reconnecting"); });
+  // After any connection (re)connects, the sessions of its loop make sure their routes are
+  // still there: Redis may have restarted empty or failed over.
+  for (std::size_t i = 0; i < conns_.size(); ++i) {
+    conns_[i]->on_connected([this, i] {
+      if (i == 0) {
+        spdlog::info("redis connected ({}:{})", redis_.host, redis_.port);
+        next_liveness_ms_ = 0;
+      }
+      if (reconnected_) reconnected_(static_cast<int>(i));
+    });
+    conns_[i]->on_disconnected([this, i] {
+      if (i == 0) spdlog::warn("redis connection lost ({}); reconnecting", conns_[0]->last_error());
+    });
+  }
   for (auto& c : conns_) c->start();
   subscriber_ = redis::Subscriber::create(*options_.loops[0], redis_);
   subscriber_->on_message([this](const std::string&, const std::string& payload) { on_channel(payload); });
@@ -437,7 +444,8 @@ void RedisEngine::client_status(const std::string& client_id, Callback<ClientSta
     }
     if (!st.route) return cb({Status::ok, std::move(st)});
     // A route to an instance whose liveness key expired is stale: that instance died.
-    conn().command({"EXISTS", instance_key(st.route->instance)}, [st = std::move(st), cb = std::move(cb)](Errc ec, Reply r) mutable {
+    auto alive_key = instance_key(st.route->instance);
+    conn().command({"EXISTS", std::move(alive_key)}, [st = std::move(st), cb = std::move(cb)](Errc ec, Reply r) mutable {
       if (failed(ec, r)) return cb(unavailable<ClientStatus>());
       if (r.integer == 0) st.route.reset();
       cb({Status::ok, std::move(st)});

@@ -47,7 +47,7 @@ class RedisEngine final : public Engine {
   void publish(const std::string& instance, InstanceMessage msg, Callback<bool> cb) override;
   void on_message(std::function<void(InstanceMessage)> handler) override { handler_ = std::move(handler); }
   void reassert_route(const std::string& client_id, Route route, Callback<bool> cb) override;
-  void on_reconnected(std::function<void()> fn) override { reconnected_ = std::move(fn); }
+  void on_reconnected(std::function<void(int)> fn) override { reconnected_ = std::move(fn); }
   void flush(Callback<bool> cb) override;
   EngineStats stats() const override;
 
@@ -67,7 +67,7 @@ class RedisEngine final : public Engine {
   std::shared_ptr<redis::Subscriber> subscriber_;
   std::unique_ptr<boost::asio::steady_timer> timer_;
   std::function<void(InstanceMessage)> handler_;
-  std::function<void()> reconnected_;
+  std::function<void(int)> reconnected_;
   std::string channel_;
   std::atomic<bool> probe_ok_{false};
   std::atomic<bool> stopped_{false};
