@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build run test unit integration interop fuzz fuzz-smoke clean
+.PHONY: deps build run test unit integration interop fuzz fuzz-smoke bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -36,10 +36,14 @@ interop: build
 fuzz-smoke: deps
 	bash scripts/fuzz.sh 20
 
-test: unit integration interop fuzz-smoke
+test: fuzz-smoke unit interop integration
 
 fuzz: deps
 	bash scripts/fuzz.sh 30
+
+# The default load suite (memory engine): JSON lines in build/bench/.
+bench: build
+	bash bench/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

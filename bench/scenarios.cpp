@@ -1,0 +1,688 @@
+// The scenarios. Each reads top to bottom as what it does: start herald, open clients, drive,
+// wait for the deliveries, check them, write the line. The asynchronous parts (clients in the
+// workers, the HTTP driver) live elsewhere; here every wait is a poll with a deadline.
+#include "scenarios.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "clock.hpp"
+#include "herald_process.hpp"
+#include "histogram.hpp"
+#include "http_driver.hpp"
+#include "report.hpp"
+#include "worker_pool.hpp"
+
+namespace bench {
+
+namespace json = boost::json;
+namespace asio = boost::asio;
+
+namespace {
+
+// A progress line on stderr once a second while a phase runs (rewritten in place on a terminal).
+class Ticker {
+ public:
+  Ticker(bool quiet, std::string name) : quiet_(quiet), name_(std::move(name)), tty_(isatty(2)) {
+    if (quiet_) return;
+    start_ = now_us();
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Ticker() {
+    if (quiet_) return;
+    stop_ = true;
+    thread_.join();
+    if (tty_ && shown_) std::fputs("\n", stderr);
+  }
+  // Shows f() once a second until the returned guard goes (so a lambda that refers to a pool
+  // or a driver never outlives them, exceptions included).
+  class Showing {
+   public:
+    explicit Showing(Ticker& t) : t_(t) {}
+    ~Showing() { t_.set(nullptr); }
+    Showing(const Showing&) = delete;
+    Showing& operator=(const Showing&) = delete;
+
+   private:
+    Ticker& t_;
+  };
+  [[nodiscard]] Showing show(std::function<std::string()> f) {
+    set(std::move(f));
+    return Showing(*this);
+  }
+  void set(std::function<std::string()> f) {
+    std::lock_guard lock(mu_);
+    f_ = std::move(f);
+  }
+  void note(const std::string& text) {
+    if (quiet_) return;
+    std::lock_guard lock(mu_);
+    std::fprintf(stderr, "%s[%s] %5.1fs %s\n", tty_ && shown_ ? "\r\033[K" : "", name_.c_str(),
+                 (now_us() - start_) / 1e6, text.c_str());
+    shown_ = false;
+  }
+
+ private:
+  void loop() {
+    int tick = 0;
+    while (!stop_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (++tick % (tty_ ? 5 : 20)) continue;
+      std::lock_guard lock(mu_);
+      if (!f_) continue;
+      auto text = f_();
+      std::fprintf(stderr, "%s[%s] %5.1fs %s%s", tty_ ? "\r\033[K" : "", name_.c_str(), (now_us() - start_) / 1e6,
+                   text.c_str(), tty_ ? "" : "\n");
+      std::fflush(stderr);
+      shown_ = true;
+    }
+  }
+  bool quiet_;
+  std::string name_;
+  bool tty_;
+  std::uint64_t start_ = 0;
+  std::atomic<bool> stop_{false};
+  bool shown_ = false;
+  std::mutex mu_;
+  std::function<std::string()> f_;
+  std::thread thread_;
+};
+
+std::string exe_dir() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "." : p.parent_path().string();
+}
+
+double seconds(std::uint64_t from_us, std::uint64_t to_us) {
+  return to_us > from_us ? static_cast<double>(to_us - from_us) / 1e6 : 0.0;
+}
+
+double per_second(std::uint64_t n, double secs) { return secs > 0 ? static_cast<double>(n) / secs : 0.0; }
+
+json::object latency_json(const Histogram& h) {
+  auto ms = [](std::uint64_t us) { return static_cast<double>(us) / 1000.0; };
+  return {{"p50_ms", ms(h.quantile(0.50))}, {"p90_ms", ms(h.quantile(0.90))},   {"p99_ms", ms(h.quantile(0.99))},
+          {"p999_ms", ms(h.quantile(0.999))}, {"max_ms", ms(h.max())},          {"samples", h.count()}};
+}
+
+void add_counts(json::object& into, const json::value& from) {
+  if (!from.is_object()) return;
+  for (auto& kv : from.get_object()) {
+    std::uint64_t have = into.contains(kv.key()) ? into.at(kv.key()).to_number<std::uint64_t>() : 0;
+    into[kv.key()] = have + kv.value().to_number<std::uint64_t>();
+  }
+}
+
+std::uint64_t num(const json::object& o, const char* k) {
+  return o.contains(k) ? o.at(k).to_number<std::uint64_t>() : 0;
+}
+
+// Herald's /metrics (blocking, short timeout): the counters that tell why a run went wrong.
+json::object herald_metrics(const std::string& host, unsigned short port) {
+  json::object m;
+  try {
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    s.connect({asio::ip::make_address_v4(host), port});
+    std::string req = "GET /metrics HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+    asio::write(s, asio::buffer(req));
+    std::string text;
+    boost::system::error_code ec;
+    asio::read(s, asio::dynamic_buffer(text), ec);
+    std::istringstream in(text.substr(std::min(text.size(), text.find("\r\n\r\n") + 4)));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      auto sp = line.rfind(' ');
+      if (sp == std::string::npos) continue;
+      auto name = line.substr(0, sp);
+      if (!(name.starts_with("herald_notifications_total") || name.starts_with("herald_disconnects_total") ||
+            name.starts_with("herald_connections") || name.starts_with("herald_errors_total") ||
+            name.starts_with("herald_pending_notifications")))
+        continue;
+      double v = std::strtod(line.c_str() + sp + 1, nullptr);
+      if (v != 0) m[name] = static_cast<std::int64_t>(v);
+    }
+  } catch (...) {
+  }
+  return m;
+}
+
+struct ConnectStats {
+  std::uint64_t ready = 0, failed = 0, t0 = 0, t1 = 0;
+  Histogram latency;
+  json::object errors, server_closes;
+  double seconds() const { return bench::seconds(t0, t1); }
+};
+
+struct Verdict {
+  std::uint64_t lost = 0, lost_clients = 0, duplicates = 0, out_of_order = 0, misrouted = 0, id_mismatch = 0;
+  std::uint64_t unconfirmed = 0, unexpected = 0, received = 0, unique = 0, first_rx = 0, last_rx = 0;
+  std::size_t reports = 0;
+  Histogram latency;
+  json::object errors, server_closes;
+};
+
+class Scenario {
+ public:
+  explicit Scenario(Options& o) : o_(o), ticker_(o.quiet, o.scenario) {
+    std::random_device rd;
+    char tag[16];
+    std::snprintf(tag, sizeof tag, "%06x", rd() & 0xFFFFFF);
+    prefix_ = o.client_prefix.empty() ? std::string("bench-") + tag + "-" : o.client_prefix;
+    deadline_ = now_us() + static_cast<std::uint64_t>(o.timeout * 1e6);
+    if (o_.herald.empty()) o_.herald = exe_dir() + "/../herald";
+    if (o_.out.empty()) o_.out = exe_dir() + "/results.jsonl";
+  }
+
+  int run() {
+    try {
+      start_target();
+      auto& s = o_.scenario;
+      if (s == "idle") idle();
+      else if (s == "notify" || s == "batch" || s == "burst") notify();
+      else if (s == "replay") replay();
+      else if (s == "churn") churn();
+    } catch (const std::exception& e) {
+      problem(std::string("error: ") + e.what());
+    }
+    return finish();
+  }
+
+ private:
+  void problem(std::string p) {
+    ok_ = false;
+    ticker_.note(p);
+    problems_.push_back(json::string(p));
+  }
+
+  bool time_left() const { return now_us() < deadline_; }
+  double seconds_left() const { return deadline_ > now_us() ? static_cast<double>(deadline_ - now_us()) / 1e6 : 0; }
+
+  void start_target() {
+    if (!o_.target.empty()) {
+      std::string host;
+      unsigned short port = 0;
+      if (!split_host_port(o_.target, host, port)) throw std::runtime_error("--target must be host:port");
+      boost::system::error_code ec;
+      auto a = asio::ip::make_address_v4(host, ec);
+      if (ec || !a.is_loopback()) throw std::runtime_error("--target must be an IPv4 loopback address (127.x.y.z)");
+      host_ = host;
+      port_ = port;
+      herald_info_["target"] = o_.target;
+      return;
+    }
+    std::vector<std::string> args{"--listen", "127.0.0.1:0", "--threads", std::to_string(o_.herald_threads)};
+    args.insert(args.end(), o_.herald_args.begin(), o_.herald_args.end());
+    auto log = (std::filesystem::path(o_.out).parent_path() / "logs" / ("herald-" + o_.scenario + ".log")).string();
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(log).parent_path(), ec);
+    herald_ = HeraldProcess::start(o_.herald, args, log, 10);
+    host_ = "127.0.0.1";
+    port_ = herald_->port();
+    json::array a;
+    for (auto& x : args) a.push_back(json::string(x));
+    herald_info_["args"] = std::move(a);
+    herald_info_["log"] = log;
+    ticker_.note("herald pid " + std::to_string(herald_->pid()) + " on " + host_ + ":" + std::to_string(port_));
+  }
+
+  PoolSpec pool_spec(std::uint64_t clients) const {
+    PoolSpec p;
+    p.host = host_;
+    p.port = port_;
+    p.clients = clients;
+    p.prefix = prefix_;
+    p.per_worker = std::min<std::uint64_t>(o_.per_worker, 19900);
+    p.per_source = o_.per_source;
+    p.workers = o_.workers;
+    p.threads = o_.worker_threads;
+    p.connect_inflight = o_.connect_inflight;
+    p.ack_every = o_.ack_every;
+    p.ack_ms = o_.ack_ms;
+    p.deadline_s = static_cast<unsigned>(o_.timeout + 60);
+    return p;
+  }
+
+  struct CpuMark {
+    double herald = 0, workers = 0, self = 0;
+    std::uint64_t at = 0;
+  };
+  CpuMark cpu_mark(const WorkerPool& pool) const {
+    return {herald_ ? cpu_seconds(herald_->pid()) : 0, pool.cpu_seconds(), cpu_seconds(getpid()), now_us()};
+  }
+  // Where the machine's time went during the measured phase: tells a slow herald from a bench
+  // that could not keep up (both share the same cores).
+  void record_cpu(const CpuMark& a, const CpuMark& b) {
+    json::object c{{"wall_s", seconds(a.at, b.at)},
+                   {"bench_workers_s", b.workers - a.workers},
+                   {"bench_driver_s", b.self - a.self}};
+    if (herald_) c["herald_s"] = b.herald - a.herald;
+    figures_["cpu"] = std::move(c);
+  }
+
+  // Herald's counters while the clients are still connected.
+  void snapshot_metrics() {
+    if (port_) herald_info_["metrics"] = herald_metrics(host_, port_);
+    if (herald_) herald_info_["rss_bytes"] = herald_->rss_bytes();
+  }
+
+  void record_pool(WorkerPool& pool) {
+    params_["workers"] = pool.size();
+    params_["worker_threads"] = o_.worker_threads;
+    params_["source_addresses"] = pool.sources().size();
+  }
+
+  // Opens every client of the pool (hello, welcome) and waits until each is in or given up.
+  ConnectStats connect(WorkerPool& pool, std::uint64_t n) {
+    ConnectStats st;
+    pool.send_all({{"cmd", "connect"}});
+    auto showing = ticker_.show([&pool, n] {
+      auto p = pool.progress();
+      return "connecting: " + std::to_string(p.ready) + "/" + std::to_string(n) + " ready, " +
+             std::to_string(p.failed) + " failed";
+    });
+    auto events = pool.collect("connected", seconds_left());
+    ticker_.set(nullptr);
+    if (events.size() < pool.size()) problem("a worker did not finish connecting in time");
+    for (auto& e : events) {
+      st.ready += num(e, "ready");
+      st.failed += num(e, "failed");
+      auto t0 = num(e, "t0"), t1 = num(e, "t1");
+      if (t0 && (!st.t0 || t0 < st.t0)) st.t0 = t0;
+      st.t1 = std::max(st.t1, t1);
+      st.latency.merge(Histogram::from_json(e.at("connect_latency")));
+      add_counts(st.errors, e.at("errors"));
+      add_counts(st.server_closes, e.at("server_closes"));
+    }
+    if (st.ready < n) problem(std::to_string(n - st.ready) + " clients could not connect");
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.3f", st.seconds());
+    ticker_.note(std::to_string(st.ready) + " clients connected in " + secs + " s");
+    return st;
+  }
+
+  DriveResult drive_phase(DriveSpec d, const char* what) {
+    d.host = host_;
+    d.port = port_;
+    d.prefix = prefix_;
+    d.deadline_s = std::max(1.0, seconds_left() - 5);
+    DriveProgress progress;
+    auto showing = ticker_.show([&progress, &d, what] {
+      return std::string(what) + ": " + std::to_string(progress.answered.load()) + "/" + std::to_string(d.total) +
+             " answered, " + std::to_string(progress.accepted.load()) + " accepted";
+    });
+    auto r = drive(d, progress);
+    ticker_.set(nullptr);
+    if (r.cut) problem("the service driver ran out of time");
+    if (r.failed) problem(std::to_string(r.failed) + " notifications were not answered 202");
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.3f", seconds(r.t_start, r.t_end));
+    ticker_.note(std::string(what) + ": " + std::to_string(r.accepted) + " accepted in " + secs + " s");
+    return r;
+  }
+
+  // Waits until the clients hold `expected` distinct notifications, or nothing arrives for
+  // --drain seconds, or the scenario's time is up.
+  void wait_delivered(WorkerPool& pool, std::uint64_t expected) {
+    auto showing = ticker_.show([&pool, expected] {
+      auto p = pool.progress();
+      return "delivered " + std::to_string(p.unique) + "/" + std::to_string(expected);
+    });
+    std::uint64_t last = 0, last_change = now_us();
+    for (;;) {
+      auto p = pool.progress();
+      if (p.unique >= expected) break;
+      if (p.unique != last) last = p.unique, last_change = now_us();
+      if (now_us() - last_change > static_cast<std::uint64_t>(o_.drain * 1e6) || !time_left() ||
+          p.dead == pool.size())
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ticker_.set(nullptr);
+  }
+
+  Verdict verify(WorkerPool& pool, const DriveResult& dr) {
+    for (std::size_t w = 0; w < pool.size(); ++w) {
+      json::array clients;
+      for (auto c = pool.first(w); c < pool.first(w) + pool.count(w) && c < dr.clients.size(); ++c) {
+        auto& l = dr.clients[c];
+        if (!l.sent) continue;
+        json::array failed;
+        for (auto s : l.failed) failed.push_back(s);
+        clients.push_back(json::array{c, l.sent, l.n202, l.sum, std::move(failed)});
+      }
+      pool.send(w, {{"cmd", "verify"}, {"clients", std::move(clients)}});
+    }
+    Verdict v;
+    auto reports = pool.collect("verify", std::max(30.0, seconds_left()));
+    v.reports = reports.size();
+    if (v.reports < pool.size()) problem("a worker did not report its deliveries");
+    for (auto& r : reports) {
+      v.lost += num(r, "lost");
+      v.lost_clients += num(r, "lost_clients");
+      v.duplicates += num(r, "duplicates");
+      v.out_of_order += num(r, "out_of_order");
+      v.misrouted += num(r, "misrouted");
+      v.id_mismatch += num(r, "id_mismatch");
+      v.unconfirmed += num(r, "unconfirmed_delivered");
+      v.unexpected += num(r, "unexpected");
+      v.received += num(r, "received");
+      v.unique += num(r, "unique");
+      auto fr = num(r, "first_rx");
+      if (fr && (!v.first_rx || fr < v.first_rx)) v.first_rx = fr;
+      v.last_rx = std::max(v.last_rx, num(r, "last_rx"));
+      v.latency.merge(Histogram::from_json(r.at("latency")));
+      add_counts(v.errors, r.at("errors"));
+      add_counts(v.server_closes, r.at("server_closes"));
+    }
+    lost_ = v.lost;
+    duplicates_ = v.duplicates;
+    if (v.lost) problem(std::to_string(v.lost) + " notifications answered 202 never arrived");
+    if (v.duplicates) problem(std::to_string(v.duplicates) + " duplicate deliveries");
+    if (v.out_of_order) problem(std::to_string(v.out_of_order) + " deliveries out of order");
+    if (v.misrouted) problem(std::to_string(v.misrouted) + " notifications reached the wrong client");
+    if (v.id_mismatch) problem(std::to_string(v.id_mismatch) + " clients got ids other than the 202 answers");
+    if (v.unexpected) problem(std::to_string(v.unexpected) + " deliveries the bench never sent");
+    checks_["lost"] = v.lost;
+    checks_["lost_clients"] = v.lost_clients;
+    checks_["duplicates"] = v.duplicates;
+    checks_["out_of_order"] = v.out_of_order;
+    checks_["misrouted"] = v.misrouted;
+    checks_["id_mismatch"] = v.id_mismatch;
+    checks_["unexpected"] = v.unexpected;
+    checks_["delivered_without_202"] = v.unconfirmed;
+    checks_["client_errors"] = v.errors;
+    checks_["server_closes"] = v.server_closes;
+    return v;
+  }
+
+  void record_drive(const DriveResult& dr) {
+    checks_["not_202"] = dr.failed;
+    json::object st;
+    for (auto& [k, n] : dr.statuses) st[k] = n;
+    checks_["api_statuses"] = std::move(st);
+    checks_["api_transport_errors"] = dr.transport_errors;
+  }
+
+  void record_connect(const ConnectStats& cs, std::uint64_t n) {
+    figures_["connect_seconds"] = cs.seconds();
+    figures_["connects_per_s"] = per_second(cs.ready, cs.seconds());
+    figures_["connect_latency"] = latency_json(cs.latency);
+    checks_["connect_failed"] = n - std::min(n, cs.ready);
+    checks_["connect_errors"] = cs.errors;
+  }
+
+  // ---- idle: memory per held connection -----------------------------------------------------------
+  void idle() {
+    auto n = o_.connections;
+    params_["connections"] = n;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto rss0 = herald_ ? herald_->rss_bytes() : 0;
+    auto k0 = KernelMemory::read();
+    WorkerPool pool(pool_spec(n));
+    record_pool(pool);
+    auto c0 = cpu_mark(pool);
+    auto cs = connect(pool, n);
+    record_cpu(c0, cpu_mark(pool));
+    record_connect(cs, n);
+    // Let lazily freed memory settle and late timers run, then read both sides.
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(o_.settle * 1e6)));
+    auto p = pool.progress();
+    auto rss1 = herald_ ? herald_->rss_bytes() : 0;
+    auto k1 = KernelMemory::read();
+    figures_["connections"] = cs.ready;
+    if (p.closed) problem(std::to_string(p.closed) + " connections closed while held");
+    checks_["closed_while_held"] = p.closed;
+    auto held = std::max<std::uint64_t>(1, cs.ready);
+    auto delta = [](std::uint64_t a, std::uint64_t b) { return static_cast<double>(b) - static_cast<double>(a); };
+    if (herald_) {
+      figures_["rss_before_bytes"] = rss0;
+      figures_["rss_after_bytes"] = rss1;
+      figures_["bytes_per_connection"] = delta(rss0, rss1) / static_cast<double>(held);
+    }
+    // Machine-wide: both ends of each loopback connection are on this machine, so these are the
+    // kernel's cost of a connection pair (herald's socket plus the bench's).
+    json::object kernel{{"slab_delta_bytes", delta(k0.slab_bytes, k1.slab_bytes)},
+                        {"sunreclaim_delta_bytes", delta(k0.sunreclaim_bytes, k1.sunreclaim_bytes)},
+                        {"tcp_mem_delta_bytes", delta(k0.tcp_mem_bytes, k1.tcp_mem_bytes)},
+                        {"sockets_used_delta", delta(k0.sockets_used, k1.sockets_used)},
+                        {"slab_bytes_per_connection_both_ends", delta(k0.slab_bytes, k1.slab_bytes) / held},
+                        {"slab_bytes_per_connection_server_side_estimate",
+                         delta(k0.slab_bytes, k1.slab_bytes) / held / 2}};
+    figures_["kernel"] = std::move(kernel);
+    snapshot_metrics();
+  }
+
+  // ---- notify / batch / burst: connected clients, driven flat out or at a rate -------------------
+  void notify() {
+    auto& s = o_.scenario;
+    std::uint64_t m = o_.clients ? o_.clients : (s == "burst" ? 10000 : 100);
+    std::uint64_t k = o_.count ? o_.count : (s == "notify" ? 50000 : s == "batch" ? 500000 : 20 * m);
+    unsigned b = s == "notify" ? 0 : o_.batch ? o_.batch : s == "batch" ? 100 : static_cast<unsigned>(std::min<std::uint64_t>(m, 1000));
+    params_["clients"] = m;
+    params_["notifications"] = k;
+    params_["batch"] = b;
+    params_["rate"] = o_.rate;
+    unsigned hc = o_.http_connections ? o_.http_connections : s == "notify" ? 32 : s == "batch" ? 16 : 8;
+    params_["http_connections"] = hc;
+    params_["payload"] = o_.payload;
+    WorkerPool pool(pool_spec(m));
+    record_pool(pool);
+    auto cs = connect(pool, m);
+    record_connect(cs, m);
+    DriveSpec d;
+    d.clients = m;
+    d.total = k;
+    d.batch = b;
+    d.rate = o_.rate;
+    d.connections = hc;
+    d.payload = o_.payload;
+    auto c0 = cpu_mark(pool);
+    auto dr = drive_phase(d, "notify");
+    record_drive(dr);
+    wait_delivered(pool, dr.accepted);
+    record_cpu(c0, cpu_mark(pool));
+    snapshot_metrics();
+    auto v = verify(pool, dr);
+    double elapsed = seconds(dr.t_start, v.last_rx);
+    figures_["accepted"] = dr.accepted;
+    figures_["delivered"] = v.unique;
+    figures_["elapsed_s"] = elapsed;
+    figures_[s == "burst" ? "frames_per_s" : "deliveries_per_s"] = per_second(v.unique, elapsed);
+    figures_["accepted_per_s"] = per_second(dr.accepted, seconds(dr.t_start, dr.t_end));
+    figures_["requests_per_s"] = per_second(dr.requests, seconds(dr.t_start, dr.t_end));
+    figures_["latency"] = latency_json(v.latency);
+    figures_["api_latency"] = latency_json(dr.request_latency);
+    // At a fixed rate latency counts from when a notification was due; this is how late the
+    // driver itself was in writing it (a busy machine shows here, not only in herald).
+    if (o_.rate > 0) figures_["send_lag"] = latency_json(dr.send_lag);
+  }
+
+  // ---- replay: a backlog per client, delivered when it connects -----------------------------------
+  void replay() {
+    std::uint64_t m = o_.clients ? o_.clients : 100;
+    std::uint64_t b = o_.backlog;
+    unsigned per_request = o_.batch ? o_.batch : 100;
+    params_["clients"] = m;
+    params_["backlog_per_client"] = b;
+    params_["batch"] = per_request;
+    DriveSpec d;
+    d.clients = m;
+    d.total = m * b;
+    d.batch = per_request;
+    d.connections = o_.http_connections ? o_.http_connections : 16;
+    params_["http_connections"] = d.connections;
+    d.payload = o_.payload;
+    auto dr = drive_phase(d, "backlog");
+    record_drive(dr);
+    figures_["stored_per_s"] = per_second(dr.accepted, seconds(dr.t_start, dr.t_end));
+    WorkerPool pool(pool_spec(m));
+    record_pool(pool);
+    auto c0 = cpu_mark(pool);
+    auto cs = connect(pool, m);
+    record_connect(cs, m);
+    wait_delivered(pool, dr.accepted);
+    record_cpu(c0, cpu_mark(pool));
+    snapshot_metrics();
+    auto v = verify(pool, dr);
+    double secs = seconds(cs.t0, v.last_rx);
+    figures_["accepted"] = dr.accepted;
+    figures_["delivered"] = v.unique;
+    figures_["replay_seconds"] = secs;
+    figures_["notifications_per_s"] = per_second(v.unique, secs);
+  }
+
+  // ---- churn: connect, hello, close, again ---------------------------------------------------------
+  void churn() {
+    params_["loops"] = o_.loops;
+    params_["seconds"] = o_.seconds;
+    auto rss0 = herald_ ? herald_->rss_bytes() : 0;
+    WorkerPool pool(pool_spec(o_.loops));
+    record_pool(pool);
+    auto c0 = cpu_mark(pool);
+    pool.send_all({{"cmd", "churn"}, {"seconds", o_.seconds}});
+    auto showing = ticker_.show([&pool] { return "churn: " + std::to_string(pool.progress().connects) + " connects"; });
+    auto events = pool.collect("churn", std::min(seconds_left(), o_.seconds + 30));
+    record_cpu(c0, cpu_mark(pool));
+    ticker_.set(nullptr);
+    snapshot_metrics();
+    if (events.size() < pool.size()) problem("a churn worker did not report");
+    std::uint64_t connects = 0, errors = 0, stuck = 0;
+    double elapsed = 0;
+    Histogram lat;
+    json::object errs, closes;
+    for (auto& e : events) {
+      connects += num(e, "connects");
+      errors += num(e, "round_errors");
+      stuck += num(e, "stuck_loops");
+      elapsed = std::max(elapsed, static_cast<double>(num(e, "elapsed_us")) / 1e6);
+      lat.merge(Histogram::from_json(e.at("connect_latency")));
+      add_counts(errs, e.at("errors"));
+      add_counts(closes, e.at("server_closes"));
+    }
+    if (errors) problem(std::to_string(errors) + " churn rounds failed");
+    if (stuck) problem(std::to_string(stuck) + " churn loops were stuck at the end");
+    figures_["connects"] = connects;
+    figures_["elapsed_s"] = elapsed;
+    figures_["connects_per_s"] = per_second(connects, elapsed);
+    figures_["connect_latency"] = latency_json(lat);
+    checks_["round_errors"] = errors;
+    checks_["stuck_loops"] = stuck;
+    checks_["client_errors"] = errs;
+    checks_["server_closes"] = closes;
+    if (herald_) {
+      std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(o_.settle * 1e6)));
+      auto rss1 = herald_->rss_bytes();
+      figures_["rss_before_bytes"] = rss0;
+      figures_["rss_after_bytes"] = rss1;
+    }
+  }
+
+  // One line for people on stderr; the JSON line is for tools.
+  void summarise(const json::object& line) {
+    if (o_.quiet) return;
+    auto& f = line.at("figures").get_object();
+    auto d = [&](const json::object& o, const char* k) {
+      if (!o.contains(k)) return std::string("-");
+      char b[32];
+      double v = o.at(k).to_number<double>();
+      std::snprintf(b, sizeof b, std::fabs(v) >= 1000 ? "%.0f" : "%.3g", v);
+      return std::string(b);
+    };
+    std::string text;
+    if (f.contains("latency")) {
+      auto& l = f.at("latency").get_object();
+      text = "latency ms p50 " + d(l, "p50_ms") + " p99 " + d(l, "p99_ms") + " p99.9 " + d(l, "p999_ms") + " max " +
+             d(l, "max_ms") + "; ";
+    }
+    auto& s = o_.scenario;
+    if (s == "idle")
+      text = d(f, "connections") + " connections in " + d(f, "connect_seconds") + " s; herald " +
+             d(f, "bytes_per_connection") + " B/connection (RSS); kernel slab " +
+             (f.contains("kernel") ? d(f.at("kernel").get_object(), "slab_bytes_per_connection_both_ends") : "-") +
+             " B/connection pair";
+    else if (s == "notify" || s == "batch") text = d(f, "deliveries_per_s") + " deliveries/s; " + text;
+    else if (s == "burst") text = d(f, "frames_per_s") + " frames/s; " + text;
+    else if (s == "replay") text = d(f, "notifications_per_s") + " notifications/s replayed; ";
+    else if (s == "churn") text = d(f, "connects_per_s") + " connects/s";
+    if (s != "idle" && s != "churn")
+      text += "lost " + std::to_string(lost_) + ", duplicates " + std::to_string(duplicates_);
+    text += ok_ ? " — ok" : " — FAILED";
+    ticker_.note(text);
+  }
+
+  int finish() {
+    ticker_.set(nullptr);
+    if (!time_left()) problem("the scenario ran out of time (--timeout)");
+    if (port_ && !herald_info_.contains("metrics")) snapshot_metrics();
+    if (herald_) {
+      // Herald drains open sessions over --drain-ms on SIGTERM; give it a moment to see the
+      // workers' connections end first, so stopping does not wait for a drain of nobody.
+      for (int i = 0; i < 60; ++i) {
+        auto m = herald_metrics(host_, port_);
+        if (!m.contains("herald_connections")) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      herald_info_["pid"] = herald_->pid();
+      herald_info_["threads"] = o_.herald_threads;
+      herald_info_["stop"] = herald_->stop(10);
+    }
+    json::object line{{"scenario", o_.scenario},
+                      {"at", utc_now()},
+                      {"label", o_.label},
+                      {"params", std::move(params_)},
+                      {"figures", std::move(figures_)},
+                      {"lost", lost_},
+                      {"duplicates", duplicates_},
+                      {"checks", std::move(checks_)},
+                      {"herald", std::move(herald_info_)},
+                      {"problems", std::move(problems_)},
+                      {"ok", ok_}};
+    summarise(line);
+    auto text = to_text(line);
+    std::fputs((text + "\n").c_str(), stdout);
+    std::fflush(stdout);
+    if (!append_line(o_.out, text)) std::fprintf(stderr, "herald-bench: cannot append to %s\n", o_.out.c_str());
+    return ok_ ? 0 : 1;
+  }
+
+  Options& o_;
+  Ticker ticker_;
+  std::unique_ptr<HeraldProcess> herald_;
+  std::string host_;
+  unsigned short port_ = 0;
+  std::string prefix_;
+  std::uint64_t deadline_ = 0;
+  json::object params_, figures_, checks_, herald_info_;
+  json::array problems_;
+  std::uint64_t lost_ = 0, duplicates_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+int run_scenario(Options& options) {
+  Scenario s(options);
+  return s.run();
+}
+
+}  // namespace bench
