@@ -174,7 +174,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void discard() {
-    socket_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](error_code ec, std::size_t) {
+    auto scratch = loop_.read_buffer();  // nothing read here is kept
+    socket_.async_read_some(asio::buffer(scratch.data(), scratch.size()), [self = shared_from_this()](error_code ec, std::size_t) {
       if (ec) return self->close();
       self->discard();
     });
@@ -191,7 +192,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   asio::steady_timer timer_;
-  std::array<char, 4096> scratch_{};
   bool api_only_;
   bool loopback_ = false;
   bool keep_alive_ = true;

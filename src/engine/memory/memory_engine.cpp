@@ -56,7 +56,7 @@ void MemoryEngine::expire(Client& c, std::int64_t now) {
   if (now < c.next_expiry_ms) return;
   std::int64_t next = INT64_MAX;
   std::uint64_t gone = 0;
-  std::erase_if(c.inbox, [&](const Entry& e) {
+  c.inbox.erase_if([&](const Entry& e) {
     if (e.expires_ms <= now) return ++gone, true;
     next = std::min(next, e.expires_ms);
     return false;
@@ -81,9 +81,9 @@ void MemoryEngine::append(AppendRequest req, Callback<AppendResult> cb) {
     std::lock_guard lock(s.mu);
     auto& c = s.clients[req.client_id];
     if (!req.idempotency_key.empty()) {
-      auto it = std::find_if(c.idempotency.begin(), c.idempotency.end(),
-                             [&](auto& p) { return p.first == req.idempotency_key; });
-      if (it != c.idempotency.end()) {
+      auto& seen = c.idempotency.items();
+      auto it = std::find_if(seen.begin(), seen.end(), [&](auto& p) { return p.first == req.idempotency_key; });
+      if (it != seen.end()) {
         r.id = it->second;
         r.duplicate = true;
         r.owner = c.route;
@@ -97,7 +97,7 @@ void MemoryEngine::append(AppendRequest req, Callback<AppendResult> cb) {
       c.last = r.id;
       auto ttl = req.ttl_s ? req.ttl_s : options_.inbox_ttl_s;
       auto expires = now + static_cast<std::int64_t>(ttl) * 1000;
-      c.inbox.push_back(Entry{r.id, now, expires, std::move(req.data)});
+      c.inbox.emplace_back(Entry{r.id, now, expires, std::move(req.data)});
       c.next_expiry_ms = std::min(c.next_expiry_ms, expires);
       ++pending_;
       while (c.inbox.size() > options_.inbox_max) {
@@ -125,9 +125,10 @@ void MemoryEngine::read_inbox(const std::string& client_id, Id after, std::size_
     if (it != s.clients.end()) {
       auto& c = it->second;
       expire(c, now_ms());
-      auto from = std::upper_bound(c.inbox.begin(), c.inbox.end(), after,
+      auto& inbox = c.inbox.items();
+      auto from = std::upper_bound(inbox.begin(), inbox.end(), after,
                                    [](const Id& a, const Entry& e) { return a < e.id; });
-      for (; from != c.inbox.end() && out.size() < limit; ++from)
+      for (; from != inbox.end() && out.size() < limit; ++from)
         out.push_back(StoredNotification{from->id, from->ts_ms, from->data});
     }
   }
@@ -175,7 +176,7 @@ void MemoryEngine::open_session(const std::string& client_id, Route route, Callb
     std::lock_guard lock(s.mu);
     auto& c = s.clients[client_id];
     if (c.route && c.route->session != route.session) r.previous = c.route;
-    if (!c.events.empty()) r.last_event = c.events.back();
+    if (!c.events.empty()) r.last_event = *c.events.back();
     c.route = std::move(route);
   }
   cb({Status::ok, std::move(r)});
@@ -207,7 +208,7 @@ void MemoryEngine::client_status(const std::string& client_id, Callback<ClientSt
       expire(c, now_ms());
       st.route = c.route;
       st.pending = c.inbox.size();
-      if (!c.events.empty()) st.last_seen_ms = c.events.back().ts_ms;
+      if (!c.events.empty()) st.last_seen_ms = c.events.back()->ts_ms;
     }
   }
   cb({Status::ok, std::move(st)});
@@ -232,13 +233,15 @@ void MemoryEngine::record_event(StatusEvent ev, Callback<std::string> cb) {
     std::lock_guard lock(global_mu_);
     last_event_id_ = last_event_id_.successor_at(static_cast<std::uint64_t>(ev.ts_ms));
     ev.id = id = last_event_id_.str();
-    global_events_.push_back(ev);
+    auto shared = std::make_shared<const StatusEvent>(std::move(ev));
+    global_events_.push_back(shared);
     while (global_events_.size() > options_.global_events_max) global_events_.pop_front();
-    auto& s = stripe_for(ev.client_id);
+    auto& s = stripe_for(shared->client_id);
     std::lock_guard stripe_lock(s.mu);
-    auto& events = s.clients[ev.client_id].events;
-    events.push_back(std::move(ev));
-    while (events.size() > options_.events_max) events.pop_front();
+    auto& events = s.clients[shared->client_id].events;
+    events.push_back(std::move(shared));
+    if (events.size() > options_.events_max)
+      events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(events.size() - options_.events_max));
   }
   if (cb) cb({Status::ok, std::move(id)});
 }
@@ -252,7 +255,7 @@ void MemoryEngine::client_events(const std::string& client_id, std::size_t limit
     auto it = s.clients.find(client_id);
     if (it != s.clients.end()) {
       auto& events = it->second.events;
-      for (auto e = events.rbegin(); e != events.rend() && out.size() < limit; ++e) out.push_back(*e);
+      for (auto e = events.rbegin(); e != events.rend() && out.size() < limit; ++e) out.push_back(**e);
     }
   }
   cb({Status::ok, std::move(out)});
