@@ -12,7 +12,8 @@
 // to synchronise; the only polling is of redis-server's port at startup and of engine.ready().
 //
 // Where an engine disagrees with the contract, its instantiation of the test is skipped with
-// "known drift: ..." so the suite stays green and the drift stays visible in the output.
+// "known drift: ..." so the suite stays green and the drift stays visible in the output. Set
+// HERALD_CONFORMANCE_STRICT=1 to run those too (to check a fix, or to see the drift).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -37,7 +38,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <ostream>
 #include <regex>
 #include <string>
 #include <thread>
@@ -47,11 +47,6 @@
 #include "util/this_loop.hpp"
 
 extern char** environ;
-
-namespace herald {
-// Readable ids in failure messages.
-inline void PrintTo(const Id& id, std::ostream* os) { *os << id.str(); }
-}  // namespace herald
 
 namespace herald::engine {
 namespace {
@@ -64,6 +59,18 @@ constexpr auto kCallDeadline = 5s;
 constexpr auto kReadyDeadline = 5s;
 constexpr auto kMessageDeadline = 5s;
 const std::string kInstance = "inst-a";
+
+bool strict() {
+  const char* env = std::getenv("HERALD_CONFORMANCE_STRICT");
+  return env && *env && std::string(env) != "0";
+}
+
+// Skips this test on `engine` (unless strict()): that engine is known to break the contract here.
+#define KNOWN_DRIFT(engine, why)                     \
+  do {                                               \
+    if (GetParam() == (engine) && !strict())         \
+      GTEST_SKIP() << "known drift: " << (why);      \
+  } while (0)
 
 std::int64_t wall_ms() {
   using namespace std::chrono;
@@ -211,9 +218,16 @@ std::vector<std::string> data_of(const std::vector<StoredNotification>& v) {
   return out;
 }
 
-std::vector<Id> ids_of(const std::vector<StoredNotification>& v) {
-  std::vector<Id> out;
-  for (auto& n : v) out.push_back(n.id);
+// Ids as text: gtest prints std::string readably (Id has no printer of its own).
+std::vector<std::string> strs(const std::vector<Id>& v) {
+  std::vector<std::string> out;
+  for (auto& id : v) out.push_back(id.str());
+  return out;
+}
+
+std::vector<std::string> ids_of(const std::vector<StoredNotification>& v) {
+  std::vector<std::string> out;
+  for (auto& n : v) out.push_back(n.id.str());
   return out;
 }
 
@@ -325,7 +339,8 @@ class EngineConformance : public ::testing::TestWithParam<std::string> {
         timer.async_wait([this](boost::system::error_code) { check(); });
       }
     };
-    auto poll = std::make_shared<Poll>(Poll{asio::steady_timer(*io_), engine_.get(), Clock::now() + kReadyDeadline, {}});
+    auto poll =
+        std::make_shared<Poll>(Poll{asio::steady_timer(*io_), engine_.get(), Clock::now() + kReadyDeadline, {}});
     auto fut = poll->result.get_future();
     on_loop([poll] { poll->check(); });
     if (fut.wait_for(kReadyDeadline + 2s) != std::future_status::ready) return false;
@@ -366,7 +381,9 @@ class EngineConformance : public ::testing::TestWithParam<std::string> {
   AppendResult append(const std::string& cid, const std::string& data, std::int64_t ts_ms = 0,
                       std::uint32_t ttl_s = 0, const std::string& key = {}) {
     auto r = call<AppendResult>(
-        [e = engine_.get(), req = request(cid, data, ts_ms, ttl_s, key)](auto cb) mutable { e->append(std::move(req), cb); },
+        [e = engine_.get(), req = request(cid, data, ts_ms, ttl_s, key)](auto cb) mutable {
+          e->append(std::move(req), cb);
+        },
         "append");
     EXPECT_TRUE(r.ok()) << "append";
     return r.value;
@@ -378,7 +395,8 @@ class EngineConformance : public ::testing::TestWithParam<std::string> {
     return r.value;
   }
   std::uint64_t trim(const std::string& cid, Id upto) {
-    auto r = call<std::uint64_t>([e = engine_.get(), cid, upto](auto cb) { e->trim_inbox(cid, upto, cb); }, "trim_inbox");
+    auto r = call<std::uint64_t>([e = engine_.get(), cid, upto](auto cb) { e->trim_inbox(cid, upto, cb); },
+                                 "trim_inbox");
     EXPECT_TRUE(r.ok()) << "trim_inbox";
     return r.value;
   }
@@ -439,8 +457,8 @@ class EngineConformance : public ::testing::TestWithParam<std::string> {
     return record(event(cid, type, ts_ms, session, reason));
   }
   std::vector<StatusEvent> events(const std::string& cid, std::size_t limit = 100) {
-    auto r = call<std::vector<StatusEvent>>([e = engine_.get(), cid, limit](auto cb) { e->client_events(cid, limit, cb); },
-                                            "client_events");
+    auto r = call<std::vector<StatusEvent>>(
+        [e = engine_.get(), cid, limit](auto cb) { e->client_events(cid, limit, cb); }, "client_events");
     EXPECT_TRUE(r.ok()) << "client_events";
     return r.value;
   }
@@ -479,13 +497,13 @@ TEST_P(EngineConformance, IdsAreMsDashSeqNearTheWallClock) {
   auto r = append("u1", "1");
   auto after = wall_ms();
   EXPECT_TRUE(std::regex_match(r.id.str(), form)) << r.id.str();
-  EXPECT_EQ(Id::parse(r.id.str()), r.id);
+  EXPECT_TRUE(Id::parse(r.id.str()) == r.id) << r.id.str();
   // <ms> is milliseconds since the epoch (a notification appended now carries about now).
   EXPECT_GE(static_cast<std::int64_t>(r.id.ms), before - 1000) << r.id.str();
   EXPECT_LE(static_cast<std::int64_t>(r.id.ms), after + 1000) << r.id.str();
   auto got = read("u1");
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].id, r.id);
+  EXPECT_EQ(got[0].id.str(), r.id.str());
   EXPECT_GE(got[0].ts_ms, before);  // ts_ms 0 in the request = now
   EXPECT_LE(got[0].ts_ms, after);
 }
@@ -495,15 +513,16 @@ TEST_P(EngineConformance, AppendIdsIncreaseAndChainByPrev) {
   for (int i = 0; i < 50; ++i) {
     auto r = append("u1", "{\"n\":" + std::to_string(i) + "}");
     EXPECT_FALSE(r.duplicate);
-    EXPECT_EQ(r.prev, last) << "append " << i;
-    EXPECT_GT(r.id, last);
+    EXPECT_EQ(r.prev.str(), last.str()) << "append " << i;
+    EXPECT_GT(r.id, last) << r.id.str() << " vs " << last.str();
     last = r.id;
   }
   auto all = read("u1");
   ASSERT_EQ(all.size(), 50u);
-  for (std::size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1].id, all[i].id);
+  for (std::size_t i = 1; i < all.size(); ++i)
+    EXPECT_LT(all[i - 1].id, all[i].id) << all[i - 1].id.str() << " vs " << all[i].id.str();
   EXPECT_EQ(*all[0].data, "{\"n\":0}");
-  EXPECT_EQ(all.back().id, last);
+  EXPECT_EQ(all.back().id.str(), last.str());
 }
 
 TEST_P(EngineConformance, FirstAppendHasNoPrevAndNoOwner) {
@@ -519,7 +538,7 @@ TEST_P(EngineConformance, IdsArePerClient) {
   auto b1 = append("b", "1");
   auto a2 = append("a", "2");
   EXPECT_TRUE(b1.prev.none());  // b's chain does not see a's ids
-  EXPECT_EQ(a2.prev, a1.id);
+  EXPECT_EQ(a2.prev.str(), a1.id.str());
 }
 
 TEST_P(EngineConformance, StoredTimestampIsTheRequests) {
@@ -532,24 +551,34 @@ TEST_P(EngineConformance, StoredTimestampIsTheRequests) {
   EXPECT_EQ(got[1].ts_ms, t + 1);
 }
 
-TEST_P(EngineConformance, PrevSurvivesTrimAndClear) {
+TEST_P(EngineConformance, PrevSurvivesTrim) {
   append("u1", "1");
   auto r2 = append("u1", "2");
   EXPECT_EQ(trim("u1", r2.id), 2u);
   EXPECT_TRUE(read("u1").empty());
   auto r3 = append("u1", "3");
-  EXPECT_EQ(r3.prev, r2.id) << "prev must be the newest id ever assigned, even if trimmed";
-  EXPECT_GT(r3.id, r2.id);
-  EXPECT_EQ(clear("u1"), 1u);
+  EXPECT_EQ(r3.prev.str(), r2.id.str()) << "prev must be the newest id ever assigned, even if trimmed";
+  EXPECT_GT(r3.id, r2.id) << r3.id.str() << " vs " << r2.id.str();
   auto r4 = append("u1", "4");
-  EXPECT_EQ(r4.prev, r3.id);
-  EXPECT_GT(r4.id, r3.id);
+  EXPECT_EQ(r4.prev.str(), r3.id.str());
+  EXPECT_GT(r4.id, r3.id) << r4.id.str() << " vs " << r3.id.str();
+}
+
+// (That the ids keep increasing across a clear is the next test's.)
+TEST_P(EngineConformance, PrevSurvivesClear) {
+  append("u1", "1");
+  auto r2 = append("u1", "2");
+  EXPECT_EQ(clear("u1"), 2u);
+  EXPECT_TRUE(read("u1").empty());
+  auto r3 = append("u1", "3");
+  EXPECT_EQ(r3.prev.str(), r2.id.str()) << "prev must be the newest id ever assigned, even if cleared";
+  EXPECT_EQ(data_of(read("u1")), (std::vector<std::string>{"3"}));
 }
 
 // The same as the clear step above, with no time between: append, clear and append issued in one
 // loop turn (as a clear from the service API racing a notify).
 TEST_P(EngineConformance, IdsKeepIncreasingAcrossAClearInTheSameMillisecond) {
-  constexpr int kRounds = 20;
+    constexpr int kRounds = 20;
   Id last;
   for (int i = 0; i < kRounds; ++i) {
     Awaited<AppendResult> first, second;
@@ -563,9 +592,10 @@ TEST_P(EngineConformance, IdsKeepIncreasingAcrossAClearInTheSameMillisecond) {
     auto rc = cleared.get("clear");
     auto r2 = second.get("append after clear");
     ASSERT_TRUE(r1.ok() && rc.ok() && r2.ok());
-    EXPECT_EQ(r1.value.prev, last);
-    EXPECT_EQ(r2.value.prev, r1.value.id) << "round " << i;
-    EXPECT_GT(r2.value.id, r1.value.id) << "round " << i << ": an id was handed out twice";
+    EXPECT_EQ(r1.value.prev.str(), last.str());
+    EXPECT_EQ(r2.value.prev.str(), r1.value.id.str()) << "round " << i;
+    EXPECT_GT(r2.value.id, r1.value.id) << "round " << i << ": " << r2.value.id.str() << " after "
+                                         << r1.value.id.str() << " (an id handed out again)";
     last = r2.value.id;
   }
 }
@@ -579,7 +609,7 @@ TEST_P(EngineConformance, ReadInboxAfterLimitAndOrder) {
   EXPECT_EQ(data_of(read("u1", {}, 3)), (std::vector<std::string>{"0", "1", "2"}));
   EXPECT_EQ(data_of(read("u1", ids[2], 3)), (std::vector<std::string>{"3", "4", "5"}));
   EXPECT_EQ(data_of(read("u1", ids[8])), (std::vector<std::string>{"9"}));
-  EXPECT_EQ(ids_of(read("u1")), ids);
+  EXPECT_EQ(ids_of(read("u1")), strs(ids));
   EXPECT_TRUE(read("u1", ids[9]).empty());
   EXPECT_TRUE(read("u1", {}, 0).empty());
   // `after` need not be an id in the inbox: everything strictly greater comes back.
@@ -587,8 +617,8 @@ TEST_P(EngineConformance, ReadInboxAfterLimitAndOrder) {
   std::vector<Id> greater;
   for (auto& id : ids)
     if (id > mid) greater.push_back(id);
-  EXPECT_EQ(ids_of(read("u1", mid)), greater);
-  EXPECT_EQ(ids_of(read("u1", Id{1, 0})), ids);
+  EXPECT_EQ(ids_of(read("u1", mid)), strs(greater));
+  EXPECT_EQ(ids_of(read("u1", Id{1, 0})), strs(ids));
   EXPECT_TRUE(read("u1", Id{UINT64_MAX, 0}).empty());
   EXPECT_TRUE(read("nobody").empty());
   // After a trim, an `after` that was trimmed away still works.
@@ -606,7 +636,8 @@ TEST_P(EngineConformance, TrimIsCumulativeAndCounts) {
   EXPECT_EQ(trim("u1", ids[2]), 0u);  // a repeated ack changes nothing
   // An id that is not in the inbox trims every id up to it.
   auto upto = ids[4].next();
-  auto expected = static_cast<std::uint64_t>(std::count_if(ids.begin() + 3, ids.end(), [&](auto& id) { return id <= upto; }));
+  auto expected =
+      static_cast<std::uint64_t>(std::count_if(ids.begin() + 3, ids.end(), [&](auto& id) { return id <= upto; }));
   EXPECT_EQ(trim("u1", upto), expected);
   EXPECT_EQ(read("u1").size(), 3 - expected);
   EXPECT_EQ(trim("u1", Id{UINT64_MAX, UINT64_MAX}), 3 - expected);
@@ -633,6 +664,26 @@ TEST_P(EngineConformance, CallbacklessCallsAreAllowed) {
   EXPECT_EQ(events("u1").size(), 1u);
 }
 
+TEST_P(EngineConformance, FlushCompletesAfterEverythingIssuedBefore) {
+  auto r = append("u1", "1");
+  open("u1", kInstance, "s1");
+  Awaited<bool> flushed;
+  on_loop([e = engine_.get(), id = r.id, cb = flushed.callback()] {
+    e->trim_inbox("u1", id, nullptr);
+    e->close_session("u1", "s1", nullptr);
+    e->record_event(event("u1", EventType::disconnected, 3000, "s1", "server_shutdown"), nullptr);
+    e->flush(cb);
+  });
+  auto f = flushed.get("flush");
+  EXPECT_TRUE(f.ok());
+  EXPECT_TRUE(f.value);
+  EXPECT_TRUE(read("u1").empty());
+  EXPECT_FALSE(route("u1"));
+  auto ev = events("u1");
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].reason, "server_shutdown");
+}
+
 TEST_P(EngineConformance, ClearRemovesEverythingOfOneClientAndCounts) {
   for (int i = 0; i < 4; ++i) append("u1", std::to_string(i));
   append("u2", "x");
@@ -656,7 +707,7 @@ TEST_P(EngineConformance, FullInboxEvictsOldest) {
   EXPECT_EQ(status("u1").pending, 3u);
   // The chain is unbroken by eviction.
   auto r = append("u1", "5");
-  EXPECT_EQ(r.prev, ids[4]);
+  EXPECT_EQ(r.prev.str(), ids[4].str());
   EXPECT_EQ(stats().evicted, 3u);
 }
 
@@ -664,7 +715,7 @@ TEST_P(EngineConformance, ExpiredNotificationsAreNotReadAndAreCounted) {
   auto past = wall_ms() - 60'000;
   auto gone = append("u1", "old", past, 1);  // lived 1 s, a minute ago
   auto kept = append("u1", "new", 0, 3600);
-  EXPECT_EQ(kept.prev, gone.id);
+  EXPECT_EQ(kept.prev.str(), gone.id.str());
   auto got = read("u1");
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(*got[0].data, "new");
@@ -687,7 +738,7 @@ TEST_P(EngineConformance, DefaultTtlComesFromOptions) {
 // read_inbox's limit counts what it returns: expired notifications in front of live ones do not
 // make a page short (a short page tells the replay it reached the end of the inbox).
 TEST_P(EngineConformance, ReadInboxLimitCountsOnlyUnexpired) {
-  auto past = wall_ms() - 60'000;
+    auto past = wall_ms() - 60'000;
   append("u1", "old1", past, 1);
   append("u1", "old2", past, 1);
   append("u1", "new1");
@@ -697,6 +748,9 @@ TEST_P(EngineConformance, ReadInboxLimitCountsOnlyUnexpired) {
 }
 
 TEST_P(EngineConformance, ClientStatusCountsOnlyUnexpired) {
+  KNOWN_DRIFT("redis",
+              "client_status reports pending as XLEN, expired entries included, and does not count them "
+              "as expired (only read_inbox expires entries)");
   auto past = wall_ms() - 60'000;
   append("u1", "a", past, 1);
   append("u1", "b", past, 1);
@@ -710,15 +764,15 @@ TEST_P(EngineConformance, IdempotencyKeyDuplicateStoresNothing) {
   EXPECT_FALSE(r1.duplicate);
   auto r2 = append("u1", "second", 0, 0, "order-7");
   EXPECT_TRUE(r2.duplicate);
-  EXPECT_EQ(r2.id, r1.id);
+  EXPECT_EQ(r2.id.str(), r1.id.str());
   EXPECT_EQ(data_of(read("u1")), (std::vector<std::string>{"first"}));
   // Another key, or no key, is new.
   auto r3 = append("u1", "third", 0, 0, "order-8");
   EXPECT_FALSE(r3.duplicate);
-  EXPECT_EQ(r3.prev, r1.id) << "a duplicate takes no place in the chain";
+  EXPECT_EQ(r3.prev.str(), r1.id.str()) << "a duplicate takes no place in the chain";
   auto r4 = append("u1", "fourth");
   EXPECT_FALSE(r4.duplicate);
-  EXPECT_EQ(r4.prev, r3.id);
+  EXPECT_EQ(r4.prev.str(), r3.id.str());
   // Keys are per client.
   auto other = append("u2", "x", 0, 0, "order-7");
   EXPECT_FALSE(other.duplicate);
@@ -726,7 +780,7 @@ TEST_P(EngineConformance, IdempotencyKeyDuplicateStoresNothing) {
   trim("u1", r4.id);
   auto r5 = append("u1", "again", 0, 0, "order-7");
   EXPECT_TRUE(r5.duplicate);
-  EXPECT_EQ(r5.id, r1.id);
+  EXPECT_EQ(r5.id.str(), r1.id.str());
   EXPECT_TRUE(read("u1").empty());
 }
 
@@ -776,6 +830,9 @@ TEST_P(EngineConformance, OpenSessionReportsPreviousRouteOfAnotherSessionOnly) {
 // Route::connected_at_ms as given to open_session, read back through route_of, append's owner and
 // open_session's previous.
 TEST_P(EngineConformance, RoutesKeepConnectedAt) {
+  KNOWN_DRIFT("redis",
+              "the route is stored as 'iid:sid' only, so route_of, append's owner and open_session's "
+              "previous report connected_at_ms 0 (client_status derives it from the session's event)");
   open("u1", kInstance, "s1", 1234);
   auto r = route("u1");
   ASSERT_TRUE(r);
@@ -875,7 +932,7 @@ TEST_P(EngineConformance, EventsAreNewestFirstWithIncreasingIds) {
   for (std::size_t i = 1; i < ids.size(); ++i) {
     auto a = Id::parse(ids[i - 1]), b = Id::parse(ids[i]);
     ASSERT_TRUE(a && b) << ids[i - 1] << " " << ids[i];
-    EXPECT_LT(*a, *b);
+    EXPECT_LT(*a, *b) << ids[i - 1] << " vs " << ids[i];
   }
   auto got = events("u1");
   ASSERT_EQ(got.size(), 3u);
@@ -954,8 +1011,8 @@ TEST_P(EngineConformance, PublishToOwnInstanceReachesTheHandler) {
   EXPECT_EQ(got[0].kind, InstanceMessage::Kind::deliver);
   EXPECT_EQ(got[0].client_id, "u1");
   EXPECT_EQ(got[0].session, "s1");
-  EXPECT_EQ(got[0].id, (Id{10, 1}));
-  EXPECT_EQ(got[0].prev, (Id{10, 0}));
+  EXPECT_EQ(got[0].id.str(), "10-1");
+  EXPECT_EQ(got[0].prev.str(), "10-0");
   EXPECT_EQ(got[0].ts_ms, 10);
   ASSERT_TRUE(got[0].data);
   EXPECT_EQ(*got[0].data, "{\"x\":1}");
@@ -1036,13 +1093,13 @@ TEST_P(EngineConformance, ConcurrentAppendsToOneClientFormOneChain) {
   ASSERT_EQ(prev_of.size(), static_cast<std::size_t>(kThreads * kEach));
   Id expected_prev;
   for (auto& [id, prev] : prev_of) {
-    EXPECT_EQ(prev, expected_prev) << "at " << id.str();
+    EXPECT_EQ(prev.str(), expected_prev.str()) << "at " << id.str();
     expected_prev = id;
   }
   // The inbox keeps the newest inbox_max (100 here), in order.
   auto kept = read("hot", {}, 100000);
   ASSERT_EQ(kept.size(), 100u);
-  EXPECT_EQ(kept.back().id, prev_of.rbegin()->first);
+  EXPECT_EQ(kept.back().id.str(), prev_of.rbegin()->first.str());
   EXPECT_EQ(stats().evicted, static_cast<std::uint64_t>(kThreads * kEach - 100));
 }
 
@@ -1053,7 +1110,7 @@ TEST_P(EngineConformance, ConcurrentEventsOfOneClientStayInIdOrder) {
   o.events_max = 100000;
   o.global_events_max = 100000;
   reset(o);
-  constexpr int kThreads = 4, kEach = 500;
+  constexpr int kThreads = 4, kEach = 2000;
   std::mutex mu;
   std::condition_variable cv;
   int recorded = 0, failures = 0;

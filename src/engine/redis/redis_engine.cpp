@@ -228,7 +228,8 @@ void RedisEngine::tick() {
   } else if (!subscriber_->connected() || !c.connected()) {
     probe_ok_ = false;
   }
-  timer_->expires_after(kTick);
+  // Quick ticks until the probe proves delivery, so an instance is ready soon after Redis is.
+  timer_->expires_after(probe_ok_ ? kTick : kTick / 10);
   timer_->async_wait([this](boost::system::error_code ec) {
     if (!ec) tick();
   });
@@ -331,24 +332,33 @@ void RedisEngine::append(AppendRequest req, Callback<AppendResult> cb) {
 
 void RedisEngine::read_inbox(const std::string& client_id, Id after, std::size_t limit,
                              Callback<std::vector<StoredNotification>> cb) {
+  read_unexpired(client_id, after, limit, {}, std::move(cb));
+}
+
+// Reads pages until `limit` unexpired notifications are found or the inbox ends: expired
+// entries must not make a page look like the end of the inbox.
+void RedisEngine::read_unexpired(const std::string& client_id, Id after, std::size_t limit,
+                                 std::vector<StoredNotification> found, Callback<std::vector<StoredNotification>> cb) {
   auto start = after.none() ? std::string("-") : "(" + after.str();
-  conn().command({"XRANGE", key(client_id, "inbox"), start, "+", "COUNT", std::to_string(limit)},
-                 [this, client_id, cb = std::move(cb)](Errc ec, Reply r) {
+  auto want = limit - found.size();
+  conn().command({"XRANGE", key(client_id, "inbox"), start, "+", "COUNT", std::to_string(want)},
+                 [this, client_id, limit, want, found = std::move(found), cb = std::move(cb)](Errc ec, Reply r) mutable {
                    if (failed(ec, r)) return cb(unavailable<std::vector<StoredNotification>>());
-                   std::vector<StoredNotification> out;
                    std::vector<std::string> gone;
                    auto now = now_ms();
+                   Id last;
                    for (auto& e : r.elements) {
                      auto id = e.elements.empty() ? std::nullopt : Id::parse(e.elements[0].str);
                      auto* d = field_of(e, "d");
                      auto* x = field_of(e, "x");
                      auto* t = field_of(e, "t");
                      if (!id || !d) continue;
+                     last = *id;
                      if (x && to_i64(*x) <= now) {
                        gone.push_back(e.elements[0].str);
                        continue;
                      }
-                     out.push_back(StoredNotification{*id, t ? to_i64(*t) : 0, std::make_shared<const std::string>(*d)});
+                     found.push_back(StoredNotification{*id, t ? to_i64(*t) : 0, std::make_shared<const std::string>(*d)});
                    }
                    if (!gone.empty()) {
                      // Expired: nobody will get them, so they leave the inbox now.
@@ -357,7 +367,10 @@ void RedisEngine::read_inbox(const std::string& client_id, Id after, std::size_t
                      argv.insert(argv.end(), gone.begin(), gone.end());
                      conn().command(std::move(argv), [](Errc, Reply) {});
                    }
-                   cb({Status::ok, std::move(out)});
+                   bool page_full = r.elements.size() == want;
+                   if (page_full && found.size() < limit && !gone.empty())
+                     return read_unexpired(client_id, last, limit, std::move(found), std::move(cb));
+                   cb({Status::ok, std::move(found)});
                  });
 }
 
@@ -371,14 +384,10 @@ void RedisEngine::trim_inbox(const std::string& client_id, Id upto, Callback<std
 }
 
 void RedisEngine::clear_inbox(const std::string& client_id, Callback<std::uint64_t> cb) {
-  auto inbox = key(client_id, "inbox");
-  auto& c = conn();
-  c.command({"MULTI"}, [](Errc, Reply) {});
-  c.command({"XLEN", inbox}, [](Errc, Reply) {});
-  c.command({"DEL", inbox}, [](Errc, Reply) {});
-  c.command({"EXEC"}, [cb = std::move(cb)](Errc ec, Reply r) {
-    if (failed(ec, r) || r.elements.size() != 2) return cb(unavailable<std::uint64_t>());
-    cb({Status::ok, static_cast<std::uint64_t>(r.elements[0].integer)});
+  // XTRIM, not DEL: the stream keeps its last id, so ids keep increasing after a clear.
+  conn().command({"XTRIM", key(client_id, "inbox"), "MAXLEN", "0"}, [cb = std::move(cb)](Errc ec, Reply r) {
+    if (failed(ec, r)) return cb(unavailable<std::uint64_t>());
+    cb({Status::ok, static_cast<std::uint64_t>(r.integer)});
   });
 }
 

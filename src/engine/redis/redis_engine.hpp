@@ -59,6 +59,8 @@ class RedisEngine final : public Engine {
  private:
   redis::Connection& conn();
   void on_channel(const std::string& payload);
+  void read_unexpired(const std::string& client_id, Id after, std::size_t limit,
+                      std::vector<StoredNotification> found, Callback<std::vector<StoredNotification>> cb);
   void tick();
 
   EngineOptions options_;
