@@ -13,6 +13,7 @@ struct Options {
 
   std::string herald;                     // default: the herald built beside this binary
   std::string target;                     // host:port of a running herald (no RSS figures then)
+  std::string api_target;                 // host:port for the service calls, when not the same herald
   unsigned herald_threads = 2;
   std::vector<std::string> herald_args;   // extra arguments for the herald the bench starts
   std::string out;                        // default: results.jsonl beside this binary
@@ -49,6 +50,7 @@ template <class Visitor>
 void for_each_option(Options& o, Visitor&& v) {
   v("herald", o.herald, "herald binary to start (a fresh one per scenario, on 127.0.0.1:0); default: the one built beside herald-bench");
   v("target", o.target, "host:port of a running herald to use instead (loopback; no RSS figures)");
+  v("api-target", o.api_target, "host:port of another running herald to send the service calls to (e.g. instance A while clients are on B)");
   v("herald-threads", o.herald_threads, "--threads for the herald the bench starts");
   v("herald-arg", o.herald_args, "extra argument for the herald the bench starts (repeatable)");
   v("out", o.out, "file the JSON line is appended to; default: results.jsonl beside herald-bench");

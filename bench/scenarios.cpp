@@ -323,6 +323,16 @@ class Scenario {
   DriveResult drive_phase(DriveSpec d, const char* what) {
     d.host = host_;
     d.port = port_;
+    if (!o_.api_target.empty()) {
+      std::string host;
+      unsigned short port = 0;
+      if (!split_host_port(o_.api_target, host, port)) throw std::runtime_error("--api-target must be host:port");
+      boost::system::error_code ec;
+      if (!asio::ip::make_address_v4(host, ec).is_loopback() || ec)
+        throw std::runtime_error("--api-target must be an IPv4 loopback address (127.x.y.z)");
+      d.host = host;
+      d.port = port;
+    }
     d.prefix = prefix_;
     d.deadline_s = std::max(1.0, seconds_left() - 5);
     DriveProgress progress;

@@ -158,6 +158,10 @@ void Gateway::notify(NotifyRequest req, Metrics& metrics, std::function<void(Not
     }
     metrics.notifications_accepted.add();
     if (!r.value.owner) return done(std::move(out));
+    if (r.value.forwarded) {  // the engine published it to the owner in the same round trip
+      out.online = *r.value.forwarded;
+      return done(std::move(out));
+    }
     engine::InstanceMessage msg;
     msg.client_id = cid;
     msg.session = r.value.owner->session;

@@ -64,6 +64,9 @@ struct AppendResult {
   Id prev;                     // none when this is the client's first notification
   std::optional<Route> owner;  // where to deliver now; none = the client is offline
   bool duplicate = false;      // idempotency key seen before: nothing new was stored
+  // Set when the engine already handed the notification to the owner instance in the same step
+  // (true: that instance is listening); the caller then does not send it again.
+  std::optional<bool> forwarded;
 };
 
 enum class EventType { connected, reconnected, disconnected };

@@ -21,12 +21,14 @@ constexpr std::int64_t kProbeTimeoutMs = 3000;
 constexpr auto kTick = std::chrono::milliseconds(500);
 constexpr std::int64_t kIdempotencyTtlMs = 24 * 3600 * 1000;
 
-// KEYS: last, inbox, route, idempotency. ARGV: maxlen, data, expires_ms, ts_ms, key_ttl_ms, idem key.
-// Returns {id, prev, route, duplicate(0/1), evicted(0/1)}.
+// KEYS: last, inbox, route, idempotency. ARGV: maxlen, data, expires_ms, ts_ms, key_ttl_ms, idem key,
+// idem ttl, this instance, client id. Returns {id, prev, route, duplicate(0/1), evicted(0/1),
+// receivers}. When another instance owns the client, the script also PUBLISHes the notification
+// to that instance's channel, so a notify is one round trip (receivers -1: not published here).
 const std::string kNotifyScript = R"lua(
 if ARGV[6] ~= '' then
   local seen = redis.call('HGET', KEYS[4], ARGV[6])
-  if seen then return {seen, '', redis.call('GET', KEYS[3]) or '', 1, 0} end
+  if seen then return {seen, '', redis.call('GET', KEYS[3]) or '', 1, 0, -1} end
 end
 local prev = redis.call('GET', KEYS[1]) or ''
 local evicted = 0
@@ -38,7 +40,19 @@ if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[4], ARGV[6], id)
   redis.call('PEXPIRE', KEYS[4], ARGV[7])
 end
-return {id, prev, redis.call('GET', KEYS[3]) or '', 0, evicted}
+local route = redis.call('GET', KEYS[3]) or ''
+local receivers = -1
+local colon = string.find(route, ':', 1, true)
+if colon then
+  local owner = string.sub(route, 1, colon - 1)
+  if owner ~= ARGV[8] then
+    local p = prev
+    if p == '' then p = '0-0' end
+    receivers = redis.call('PUBLISH', 'herald:inst:{' .. owner .. '}', 'd\n' .. ARGV[9] .. '\n' ..
+      string.sub(route, colon + 1) .. '\n' .. id .. '\n' .. p .. '\n' .. ARGV[4] .. '\n' .. ARGV[2])
+  end
+end
+return {id, prev, route, 0, evicted, receivers}
 )lua";
 
 // Compare-and-delete of a route. KEYS: route. ARGV: iid:sid.
@@ -312,9 +326,10 @@ void RedisEngine::append(AppendRequest req, Callback<AppendResult> cb) {
   conn().eval(kNotifyScript,
               {key(cid, "last"), key(cid, "inbox"), key(cid, "route"), key(cid, "idem")},
               {std::to_string(options_.inbox_max), *req.data, std::to_string(ts + ttl_ms), std::to_string(ts),
-               std::to_string(key_ttl), req.idempotency_key, std::to_string(kIdempotencyTtlMs)},
+               std::to_string(key_ttl), req.idempotency_key, std::to_string(kIdempotencyTtlMs),
+               options_.instance_id, cid},
               [this, cb = std::move(cb)](Errc ec, Reply r) {
-                if (failed(ec, r) || r.elements.size() != 5) {
+                if (failed(ec, r) || r.elements.size() != 6) {
                   if (ec == Errc::ok) spdlog::warn("notify script failed: {}", r.str);
                   return cb(unavailable<AppendResult>());
                 }
@@ -326,6 +341,7 @@ void RedisEngine::append(AppendRequest req, Callback<AppendResult> cb) {
                 out.owner = parse_route(r.elements[2]);
                 out.duplicate = r.elements[3].integer == 1;
                 if (r.elements[4].integer == 1) ++evicted_;
+                if (r.elements[5].integer >= 0) out.forwarded = r.elements[5].integer > 0;
                 cb({Status::ok, std::move(out)});
               });
 }
