@@ -44,7 +44,7 @@ void for_each_option(Config& c, Visitor&& v) {
   v("api-listen", c.api_listen, "Optional separate address for the service API only (host:port)");
   v("threads", c.threads, "Event loops, one per thread (0 = one per core)");
   v("engine", c.engine, "Storage and routing engine: memory (one instance) or redis (many instances)");
-  v("redis-url", c.redis_url, "Redis for --engine redis: redis://[:password@]host:port[/db]");
+  v("redis-url", c.redis_url, "Redis for --engine redis: redis://[[user]:password@]host[:port][/db]");
   v("redis-cluster", c.redis_cluster, "Redis Cluster seed nodes host:port,... (instead of --redis-url)");
   v("instance-id", c.instance_id, "This instance's id (default: random, printed at start-up)");
   v("api-key", c.api_keys, "Key services must send as 'Authorization: Bearer <key>' (repeatable; none = loopback callers only)");
