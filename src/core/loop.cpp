@@ -92,6 +92,9 @@ void Loop::drain_step(std::shared_ptr<std::vector<std::weak_ptr<Peer>>> order, s
     if (auto peer = (*order)[next].lock()) peer->shutdown();
   bool all_closed = next >= order->size();
   if (all_closed && ((peers_.empty() && upgrading_ == 0) || elapsed >= total + kDrainGrace)) {
+    // Clients that never answered the close are ended here, so their routes are still given
+    // back and their disconnects recorded before the process exits.
+    each([](Peer& p) { p.end_now(); });
     done();
     return;
   }

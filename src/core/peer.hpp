@@ -30,6 +30,9 @@ class Peer {
   virtual void sweep(std::int64_t now_ms, bool ping_round) = 0;
   // Graceful shutdown: close with 1012.
   virtual void shutdown() = 0;
+  // The drain's grace is over: end now, without waiting for the client (routes are still given
+  // back and the disconnect recorded).
+  virtual void end_now() = 0;
   // The engine reconnected: make sure the route still names this session.
   virtual void reassert() = 0;
 };

@@ -462,6 +462,8 @@ void Session::shutdown() {
   fail(Err::server_shutdown, "server is restarting, reconnect elsewhere", CloseReason::server_shutdown);
 }
 
+void Session::end_now() { terminate(CloseReason::server_shutdown); }
+
 void Session::reassert() {
   reassert_needed_ = false;
   if (state_ != State::open) return;

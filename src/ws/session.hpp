@@ -45,6 +45,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   void sweep(std::int64_t now_ms, bool ping_round) override;
   void shutdown() override;
   void reassert() override;
+  void end_now() override;
 
   // DecoderSink
   void on_message(Opcode op, std::string_view payload) override;
