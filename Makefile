@@ -36,7 +36,7 @@ interop: build
 fuzz-smoke: deps
 	bash scripts/fuzz.sh 20
 
-test: fuzz-smoke unit interop integration
+test: fuzz-smoke unit interop test-js integration
 
 fuzz: deps
 	bash scripts/fuzz.sh 30
@@ -44,6 +44,8 @@ fuzz: deps
 # The default load suite (memory engine): JSON lines in build/bench/.
 bench: build
 	bash bench/run.sh $(BUILD)
+
+include mk/js.mk
 
 clean:
 	rm -rf $(BUILD)

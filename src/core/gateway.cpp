@@ -48,7 +48,11 @@ Gateway::Gateway(Config config, std::string instance_id)
   });
 }
 
-Gateway::~Gateway() = default;
+Gateway::~Gateway() {
+  // The engine's connections and timers live on the loops' io_contexts: it goes first.
+  engine_->stop();
+  engine_.reset();
+}
 
 // "<boot>.<loop>.<counter>": the loop and the counter find the session without any shared map.
 std::string Gateway::session_id(unsigned loop, std::uint64_t counter) const {

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from herald_it import DEFAULT_TIMEOUT, Api, _die_with_parent, wait_until
+from herald_it import DEFAULT_TIMEOUT, Api, _die_with_parent, new_cid, wait_until
 
 
 def redis_server_bin():
@@ -327,8 +327,19 @@ class Poster(threading.Thread):
             return [(cid, body) for cid, st, body in self.results if st == 202]
 
 
-
 def route_in_redis(redis, cid):
     """The raw route value 'iid:sid' of a client in Redis, or None."""
     return redis.cmd("GET", route_key(cid))
 
+
+def warm_up_close_script(h):
+    """One client connects to h and leaves, and the test waits until its route is gone. After
+    that, the compare-and-delete script of a close is in Redis's script cache, so a close is sent
+    as EVALSHA and runs in order with what its instance sends after it — notably the
+    `disconnected` event. (A first EVALSHA answered NOSCRIPT is re-sent as EVAL after whatever was
+    queued meanwhile, so without this the event can come before the delete.)"""
+    cid = new_cid("warm")
+    ws = h.ws()
+    ws.hello(cid)
+    ws.close()
+    wait_until(lambda: route_in_redis(h.redis, cid) is None, what="the warm-up client's route to go")

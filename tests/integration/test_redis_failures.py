@@ -6,12 +6,11 @@ import itertools
 import signal
 import threading
 
-import pytest
 import websockets.exceptions
 
 from herald_it import Closed, NoFrame, id_key, new_cid, wait_until
 from redis_it import (Poster, heralds, loop_of, readyz, redis_persistent, redis_server,  # noqa: F401
-                      route_in_redis, wait_ready)
+                      route_in_redis, wait_ready, warm_up_close_script)
 
 
 def strictly_increasing(ids):
@@ -376,6 +375,10 @@ def test_sigterm_deletes_the_route_of_a_client_that_never_answers_the_close(hera
     record its disconnect, or the client looks online on a dead instance."""
     a, b = heralds.start_many("A", "B")
     redis = heralds.redis
+    # With the close script not yet in Redis's cache, the compare-and-delete is re-sent as EVAL
+    # after a NOSCRIPT answer — after the shutdown's flush PING — and can be lost at exit (a
+    # separate race, see the report of issue 3); this test is about the drain's grace.
+    warm_up_close_script(b)
     cid = new_cid("mute")
     mute = b.raw()
     w = mute.hello(cid)  # and from now on it reads nothing and answers nothing

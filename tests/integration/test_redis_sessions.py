@@ -2,25 +2,12 @@
 readable from any instance, service disconnect through another instance."""
 
 from herald_it import new_cid, wait_until
-from redis_it import heralds, redis_server, route_in_redis  # noqa: F401  (fixtures)
+from redis_it import heralds, redis_server, route_in_redis, warm_up_close_script  # noqa: F401
 
 
 def events_where(api, cid, pred, what):
     """Waits until the client's events (newest first) satisfy pred; returns them."""
     return wait_until(lambda: (lambda ev: ev if pred(ev) else None)(api.events(cid)), what=what)
-
-
-def warm_up_close_script(h):
-    """One client connects to h and leaves, and the test waits until its route is gone. After
-    that, the compare-and-delete script of a close is in Redis's script cache, so a close is sent
-    as EVALSHA and runs in order with what its instance sends after it — notably the
-    `disconnected` event. (A first EVALSHA answered NOSCRIPT is re-sent as EVAL after whatever was
-    queued meanwhile, so without this the event can come before the delete.)"""
-    cid = new_cid("warm")
-    ws = h.ws()
-    ws.hello(cid)
-    ws.close()
-    wait_until(lambda: route_in_redis(h.redis, cid) is None, what="the warm-up client's route to go")
 
 
 def _takeover(heralds):

@@ -512,6 +512,7 @@ void RedisEngine::publish(const std::string& instance, InstanceMessage msg, Call
 
 void RedisEngine::flush(Callback<bool> cb) {
   // Replies come in order per connection: a PING answered means all before it were answered.
+  // Twice, because a command answered NOSCRIPT is sent again (as EVAL) behind the first PING.
   struct Pending {
     std::atomic<std::size_t> left;
     std::atomic<bool> ok{true};
@@ -520,11 +521,16 @@ void RedisEngine::flush(Callback<bool> cb) {
   auto p = std::make_shared<Pending>();
   p->left = conns_.size();
   p->cb = std::move(cb);
-  for (auto& c : conns_)
-    c->command({"PING"}, [p](Errc ec, Reply r) {
+  for (auto& c : conns_) {
+    auto conn = c;
+    c->command({"PING"}, [p, conn](Errc ec, Reply r) {
       if (failed(ec, r)) p->ok = false;
-      if (--p->left == 0) p->cb({p->ok ? Status::ok : Status::unavailable, p->ok.load()});
+      conn->command({"PING"}, [p](Errc ec, Reply r) {
+        if (failed(ec, r)) p->ok = false;
+        if (--p->left == 0) p->cb({p->ok ? Status::ok : Status::unavailable, p->ok.load()});
+      });
     });
+  }
 }
 
 EngineStats RedisEngine::stats() const {
