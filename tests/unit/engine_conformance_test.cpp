@@ -17,6 +17,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "redis_server.hpp"
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -46,7 +48,6 @@
 #include "engine/engine.hpp"
 #include "util/this_loop.hpp"
 
-extern char** environ;
 
 namespace herald::engine {
 namespace {
@@ -79,103 +80,9 @@ std::int64_t wall_ms() {
 
 // ---- a redis-server of our own -------------------------------------------------------------------
 
-std::string redis_server_path() {
-  const char* env = std::getenv("HERALD_REDIS_SERVER");
-  std::string path = env && *env ? env : "/usr/bin/redis-server";
-  return ::access(path.c_str(), X_OK) == 0 ? path : std::string();
-}
-
-// A port nobody listens on right now: bind to port 0, read what the kernel chose, close.
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return 0;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Sends one raw RESP command and returns the first reply line ("" when nothing answered).
-std::string raw_command(std::uint16_t port, const std::string& resp) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  std::string line;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::send(fd, resp.data(), resp.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(resp.size())) {
-    char c = 0;
-    while (::recv(fd, &c, 1, 0) == 1 && c != '\n') line += c;
-  }
-  ::close(fd);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
-}
-
-class RedisServer {
- public:
-  RedisServer() : port_(free_port()) {}
-  ~RedisServer() { kill(); }
-  RedisServer(const RedisServer&) = delete;
-
-  std::uint16_t port() const { return port_; }
-
-  // Starts redis-server on port() and waits until it answers a PING.
-  bool start() {
-    if (port_ == 0) return false;
-    std::vector<std::string> args = {redis_server_path(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      return false;
-    }
-    auto deadline = Clock::now() + 10s;
-    while (Clock::now() < deadline) {
-      if (raw_command(port_, "PING\r\n") == "+PONG") return true;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited (port taken?)
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(5ms);  // polling an external process, not synchronisation
-    }
-    return false;
-  }
-
-  bool flushall() { return raw_command(port_, "*1\r\n$8\r\nFLUSHALL\r\n") == "+OK"; }
-
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  std::uint16_t port_;
-  pid_t pid_ = -1;
-};
+using herald::testing::raw_command;
+using herald::testing::redis_server_path;
+using herald::testing::RedisServer;
 
 // ---- waiting for callbacks -------------------------------------------------------------------------
 

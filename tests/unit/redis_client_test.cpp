@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "redis_server.hpp"
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -32,7 +34,6 @@
 #include <utility>
 #include <vector>
 
-extern char** environ;
 
 namespace herald::redis {
 
@@ -52,105 +53,9 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::string redis_server_path() {
-  const char* env = std::getenv("HERALD_REDIS_SERVER");
-  std::string path = env && *env ? env : "/usr/bin/redis-server";
-  return ::access(path.c_str(), X_OK) == 0 ? path : std::string();
-}
-
-// A port nobody listens on right now: bind to port 0, read what the kernel chose, close.
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return 0;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// True when something on the port answers a PING with a RESP status or error line.
-bool answers_ping(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{0, 500 * 1000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool ok = false;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6) {
-    char c = 0;
-    ok = ::recv(fd, &c, 1, 0) == 1 && (c == '+' || c == '-');
-  }
-  ::close(fd);
-  return ok;
-}
-
-class RedisServer {
- public:
-  explicit RedisServer(std::vector<std::string> extra) : port_(free_port()), extra_(std::move(extra)) {}
-  ~RedisServer() { kill(); }
-  RedisServer(const RedisServer&) = delete;
-
-  std::uint16_t port() const { return port_; }
-
-  // Starts redis-server on port() (the same port again after kill()) and waits until it answers.
-  bool start() {
-    std::vector<std::string> args = {redis_server_path(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                     "--enable-debug-command", "yes"};
-    args.insert(args.end(), extra_.begin(), extra_.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      return false;
-    }
-    auto deadline = Clock::now() + 10s;
-    while (Clock::now() < deadline) {
-      if (answers_ping(port_)) return true;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited (port taken?)
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(5ms);  // polling an external process, not synchronisation
-    }
-    return false;
-  }
-
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  void pause() { ::kill(pid_, SIGSTOP); }  // a silent server: TCP stays up, nothing answers
-  void resume() { ::kill(pid_, SIGCONT); }
-
- private:
-  std::uint16_t port_;
-  std::vector<std::string> extra_;
-  pid_t pid_ = -1;
-};
+using herald::testing::free_port;
+using herald::testing::redis_server_path;
+using herald::testing::RedisServer;
 
 struct Outcome {
   bool done = false;
@@ -164,7 +69,9 @@ class RedisTest : public ::testing::Test {
 
   void SetUp() override {
     if (redis_server_path().empty()) GTEST_SKIP() << "redis-server is not installed";
-    server_ = std::make_unique<RedisServer>(server_args());
+    auto args = server_args();
+    args.insert(args.end(), {"--enable-debug-command", "yes"});  // DEBUG SLEEP makes a slow server
+    server_ = std::make_unique<RedisServer>(std::move(args));
     ASSERT_NE(server_->port(), 0);
     ASSERT_TRUE(server_->start()) << "redis-server did not start";
   }
