@@ -15,7 +15,8 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+run: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target herald
 	@echo "herald: WebSocket clients connect to ws://$(LISTEN)/v1/ws, services POST to http://$(LISTEN)/v1/notifications"
 	$(BUILD)/herald --listen $(LISTEN) --engine memory
 
