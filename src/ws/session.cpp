@@ -261,9 +261,14 @@ void Session::handle_ack(Id id) {
     return;
   }
   acked_ = id;
-  loop_.gateway().engine().trim_inbox(client_id_, id, on_loop([](Session& s, engine::Result<std::uint64_t> r) {
-                                        if (r.ok()) s.loop_.metrics().notifications_acked.add(r.value);
-                                      }));
+  trim_to(id);
+}
+
+void Session::trim_to(Id id) {
+  // The counters are atomic: the engine's answer needs no trip back to this loop.
+  loop_.gateway().engine().trim_inbox(client_id_, id, [m = &loop_.metrics()](engine::Result<std::uint64_t> r) {
+    if (r.ok()) m->notifications_acked.add(r.value);
+  });
 }
 
 void Session::deliver(const Live& n) {
@@ -404,9 +409,7 @@ void Session::flush() {
   if (legacy_ && written_ > acked_) {
     // Legacy clients never ack: a notification fully written counts as delivered.
     acked_ = written_;
-    loop_.gateway().engine().trim_inbox(client_id_, written_, on_loop([](Session& s, engine::Result<std::uint64_t> r) {
-                                          if (r.ok()) s.loop_.metrics().notifications_acked.add(r.value);
-                                        }));
+    trim_to(written_);
   }
   if (state_ == State::closing && peer_closed_) {
     terminate(reason_);  // our echo of the client's close is out

@@ -68,6 +68,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   void handle_hello(ClientMessage&& m);
   void on_opened(engine::Result<engine::SessionOpened> r);
   void handle_ack(Id id);
+  void trim_to(Id id);  // everything up to id is done: it leaves the inbox
   void catch_up();
   void on_inbox(engine::Result<std::vector<engine::StoredNotification>> r);
   void send_notification(Id id, std::int64_t ts_ms, const std::string& data);
