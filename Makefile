@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build run test unit integration interop fuzz fuzz-smoke bench clean
+.PHONY: deps build run test unit integration interop fuzz fuzz-smoke bench bench-compare clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -47,6 +47,11 @@ bench: build
 	bash bench/run.sh $(BUILD)
 
 include mk/js.mk
+
+# Herald beside the baseline it replaces (bench/baseline/: Node ws + ioredis), same notify scenario,
+# 2 instances each on one local redis-server; JSON lines and ratios in build/bench/compare.jsonl.
+bench-compare: build
+	HERALD=$(abspath $(BUILD))/herald BENCH=$(abspath $(BUILD))/bench/herald-bench bash bench/baseline/compare.sh
 
 clean:
 	rm -rf $(BUILD)

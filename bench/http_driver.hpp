@@ -33,6 +33,7 @@ struct DriveSpec {
   unsigned connections = 32;   // keep-alive connections, one request in flight on each
   unsigned payload = 0;        // extra bytes of padding in each notification's data
   double deadline_s = 120;     // requests still unanswered then count as failed
+  bool legacy = false;         // POST /notify {"clientId","data"}, 202 without an id (single only)
 };
 
 struct Ledger {

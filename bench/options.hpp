@@ -38,6 +38,7 @@ struct Options {
   unsigned connect_inflight = 256;
   unsigned ack_every = 32;
   unsigned ack_ms = 5;
+  std::string protocol = "herald";  // or "legacy": the replaced system's wire (bench/baseline/)
 
   double timeout = 300;
   double drain = 30;
@@ -73,6 +74,7 @@ void for_each_option(Options& o, Visitor&& v) {
   v("connect-inflight", o.connect_inflight, "connects in flight per worker while opening");
   v("ack-every", o.ack_every, "a client acks after this many notifications ...");
   v("ack-ms", o.ack_ms, "... or after this many ms, whichever comes first");
+  v("protocol", o.protocol, "herald, or legacy: hello {\"clientId\"}, bare data frames, no acks, POST /notify (notify/idle/churn; for bench/baseline/ and herald's legacy mode)");
   v("timeout", o.timeout, "seconds a scenario may take before it gives up (everything is bounded)");
   v("drain", o.drain, "seconds to wait for deliveries after the last answer");
   v("settle", o.settle, "idle/churn: seconds to wait before reading RSS");

@@ -258,6 +258,7 @@ class Scenario {
     p.connect_inflight = o_.connect_inflight;
     p.ack_every = o_.ack_every;
     p.ack_ms = o_.ack_ms;
+    p.legacy = legacy();
     p.deadline_s = static_cast<unsigned>(o_.timeout + 60);
     return p;
   }
@@ -286,6 +287,8 @@ class Scenario {
   }
 
   void record_pool(WorkerPool& pool) {
+    if (o_.protocol != "herald" && o_.protocol != "legacy") throw std::runtime_error("--protocol must be herald or legacy");
+    params_["protocol"] = o_.protocol;
     params_["workers"] = pool.size();
     params_["worker_threads"] = o_.worker_threads;
     params_["source_addresses"] = pool.sources().size();
@@ -320,9 +323,13 @@ class Scenario {
     return st;
   }
 
+  bool legacy() const { return o_.protocol == "legacy"; }
+
   DriveResult drive_phase(DriveSpec d, const char* what) {
     d.host = host_;
     d.port = port_;
+    d.legacy = legacy();
+    if (d.legacy && d.batch) throw std::runtime_error("--protocol legacy has no batch endpoint (notify, idle or churn only)");
     if (!o_.api_target.empty()) {
       std::string host;
       unsigned short port = 0;
@@ -499,6 +506,8 @@ class Scenario {
     record_pool(pool);
     auto cs = connect(pool, m);
     record_connect(cs, m);
+    // The legacy hello is not answered: give the server --settle to register the clients.
+    if (legacy()) std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(o_.settle * 1e6)));
     DriveSpec d;
     d.clients = m;
     d.total = k;

@@ -81,6 +81,7 @@ struct Spec {
   unsigned ack_every = 32;
   unsigned ack_ms = 5;
   unsigned deadline_s = 600;
+  bool legacy = false;
 };
 
 Spec parse_spec(const json::object& o) {
@@ -99,6 +100,7 @@ Spec parse_spec(const json::object& o) {
   s.ack_every = std::max(1u, o.at("ack_every").to_number<unsigned>());
   s.ack_ms = std::max(1u, o.at("ack_ms").to_number<unsigned>());
   s.deadline_s = std::max(1u, o.at("deadline_s").to_number<unsigned>());
+  if (auto* l = o.if_contains("legacy")) s.legacy = l->as_bool();
   return s;
 }
 
@@ -344,6 +346,13 @@ struct Loop {
       co_return fail(c, nullptr);
     }
     c.tail.erase(0, end + 4);
+    if (spec.legacy) {
+      // The replaced system's hello; it answers nothing, so the client counts as ready now.
+      std::string hello = "{\"clientId\":\"" + c.client_id + "\"}";
+      send_frame(c, ws::text, hello);
+      became_ready(c);
+      co_return true;
+    }
     std::string hello = "{\"type\":\"hello\",\"client_id\":\"" + c.client_id + "\"}";
     send_frame(c, ws::text, hello);
     co_return true;
@@ -447,23 +456,27 @@ struct Loop {
     return true;
   }
 
+  void became_ready(Conn& c) {
+    if (c.state != Conn::State::opening) return;
+    c.state = Conn::State::ready;
+    connect_lat.record(now_us() - c.open_start_us);
+    finish_opening(c, true);
+    if (c.churning) {
+      // Close as a browser tab would: a close frame, then wait for the server to end TCP.
+      static const char normal[2] = {0x03, static_cast<char>(0xE8)};
+      send_frame(c, ws::close, std::string_view(normal, 2));
+      c.close_sent = true;
+      c.state = Conn::State::closing;
+    }
+  }
+
   void on_message(Conn& c, std::string_view msg) {
+    if (spec.legacy) return on_notification(c, msg);  // every frame is bare data
     switch (ws::kind_of(msg)) {
       case ws::Kind::notification:
         return on_notification(c, msg);
       case ws::Kind::welcome:
-        if (c.state == Conn::State::opening) {
-          c.state = Conn::State::ready;
-          connect_lat.record(now_us() - c.open_start_us);
-          finish_opening(c, true);
-          if (c.churning) {
-            // Close as a browser tab would: a close frame, then wait for the server to end TCP.
-            static const char normal[2] = {0x03, static_cast<char>(0xE8)};
-            send_frame(c, ws::close, std::string_view(normal, 2));
-            c.close_sent = true;
-            c.state = Conn::State::closing;
-          }
-        }
+        became_ready(c);
         return;
       case ws::Kind::error: {
         bump(errors);
@@ -484,7 +497,8 @@ struct Loop {
 
   void on_notification(Conn& c, std::string_view msg) {
     ws::Notification n;
-    if (!ws::scan_notification(msg, n)) {
+    bool parsed = spec.legacy ? ws::scan_legacy(msg, n) : ws::scan_notification(msg, n);
+    if (!parsed) {
       ++error_codes["notification without the bench's data"];
       bump(errors);
       return;
@@ -517,6 +531,7 @@ struct Loop {
       c.last_ms = n.id_ms;
       c.last_seq = n.id_seq;
     }
+    if (spec.legacy) return;  // no acks in the legacy protocol
     ++c.unacked;
     if (!c.dirty) {
       c.dirty = true;

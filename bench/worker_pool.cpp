@@ -48,6 +48,7 @@ WorkerPool::WorkerPool(const PoolSpec& spec) : spec_(spec) {
                     {"connect_inflight", spec.connect_inflight},
                     {"ack_every", spec.ack_every},
                     {"ack_ms", spec.ack_ms},
+                    {"legacy", spec.legacy},
                     {"deadline_s", spec.deadline_s}};
     auto spec_text = json::serialize(js);
 

@@ -36,6 +36,7 @@ struct PoolSpec {
   unsigned connect_inflight = 256;  // connects in flight per worker
   unsigned ack_every = 32;
   unsigned ack_ms = 5;
+  bool legacy = false;              // legacy protocol: hello {"clientId"}, bare data frames, no acks
   unsigned deadline_s = 600;        // a worker ends itself after this long, whatever happens
 };
 

@@ -150,4 +150,15 @@ bool scan_notification(std::string_view msg, Notification& n) {
          number_after(msg, "\"t\":", p, n.t, p);
 }
 
+bool scan_legacy(std::string_view msg, Notification& n) {
+  std::size_t p = 0;
+  if (!(number_after(msg, "\"c\":", p, n.c, p) && number_after(msg, "\"s\":", p, n.s, p) &&
+        number_after(msg, "\"t\":", p, n.t, p)))
+    return false;
+  n.id = {};
+  n.id_ms = 0;
+  n.id_seq = n.s;
+  return true;
+}
+
 }  // namespace bench::ws

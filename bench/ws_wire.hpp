@@ -40,6 +40,10 @@ Parse parse_frame(std::string_view in, Frame& f, std::size_t& used, std::size_t 
 
 // A notification envelope, as the bench needs it. `c`, `s` and `t` come from the bench's own
 // data object {"c":client,"s":seq,"t":send_us}.
+struct Notification;
+// Legacy protocol: the frame is the bench's bare data {"c","s","t"}; no id (id_seq = s, so order is by seq).
+bool scan_legacy(std::string_view msg, Notification& n);
+
 struct Notification {
   std::uint64_t id_ms = 0, id_seq = 0;
   std::string_view id;  // the id text, for the ack
