@@ -18,6 +18,7 @@ struct Config {
   std::string redis_cluster;
   std::string instance_id;
   std::vector<std::string> api_keys;
+  std::vector<std::string> allowed_origins;
   std::string client_auth = "none";
   std::string jwt_secret;
   std::uint32_t heartbeat_ms = 20000;
@@ -48,6 +49,7 @@ void for_each_option(Config& c, Visitor&& v) {
   v("redis-cluster", c.redis_cluster, "Redis Cluster seed nodes host:port,... (instead of --redis-url)");
   v("instance-id", c.instance_id, "This instance's id (default: random, printed at start-up)");
   v("api-key", c.api_keys, "Key services must send as 'Authorization: Bearer <key>' (repeatable; none = loopback callers only)");
+  v("allowed-origins", c.allowed_origins, "Origins browsers may connect from (comma-separated, e.g. https://app.example.com; none = any)");
   v("client-auth", c.client_auth, "Client authentication: none or jwt (HS256 token in the hello, sub = client id)");
   v("jwt-secret", c.jwt_secret, "HS256 secret for --client-auth jwt");
   v("heartbeat-ms", c.heartbeat_ms, "Ping interval; a connection with no pong by the next ping is terminated");

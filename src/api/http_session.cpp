@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -132,17 +133,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     loop_.metrics().count_http(ApiRoute::websocket, 101);
     timer_.cancel();
+    // Browsers always send Origin; other clients may not, and are not pages a site can abuse.
+    bool origin_ok = true;
+    if (auto& allowed = loop_.gateway().config().allowed_origins; !allowed.empty()) {
+      auto origin = req[http::field::origin];
+      origin_ok = origin.empty() || std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
+    }
     loop_.upgrade_begun();
     auto response = std::make_shared<std::string>(ws::switching_protocols_response(key));
     asio::async_write(socket_, asio::buffer(*response),
-                      [self = shared_from_this(), response](error_code ec, std::size_t) {
+                      [self = shared_from_this(), response, origin_ok](error_code ec, std::size_t) {
                         self->timer_.cancel();
                         self->loop_.upgrade_done();
                         if (ec) return;
                         // Bytes the client sent after its request belong to the WebSocket.
                         auto early = self->buffer_.data();
                         std::string_view bytes(static_cast<const char*>(early.data()), early.size());
-                        ws::Session::start(self->loop_, std::move(self->socket_), bytes);
+                        ws::Session::start(self->loop_, std::move(self->socket_), bytes, origin_ok);
                       });
   }
 

@@ -27,6 +27,7 @@ constexpr std::array<ErrInfo, static_cast<size_t>(Err::count_)> kTable{{
     {"websocket_protocol", 0, 1002},
     {"unsupported_data", 0, 1003},
     {"too_many_connections", 0, 1013},
+    {"bad_origin", 403, 1008},
     {"backpressure", 0, 1013},
     {"taken_over", 0, 4001},
     {"server_shutdown", 0, 1012},

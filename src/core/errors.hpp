@@ -33,6 +33,7 @@ enum class Err {
   websocket_protocol,
   unsupported_data,
   too_many_connections,
+  bad_origin,
   backpressure,
   taken_over,
   server_shutdown,

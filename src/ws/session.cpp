@@ -27,10 +27,10 @@ const std::shared_ptr<const std::string>& ping_frame() {
 }
 }  // namespace
 
-void Session::start(Loop& loop, asio::ip::tcp::socket socket, std::string_view early) {
+void Session::start(Loop& loop, asio::ip::tcp::socket socket, std::string_view early, bool origin_allowed) {
   auto s = std::make_shared<Session>(loop, std::move(socket));
   s->counter_ = loop.add(s);
-  s->begin(early);
+  s->begin(early, origin_allowed);
 }
 
 Session::Session(Loop& loop, asio::ip::tcp::socket socket)
@@ -62,8 +62,13 @@ auto Session::on_loop(F&& f) {
   };
 }
 
-void Session::begin(std::string_view early) {
+void Session::begin(std::string_view early, bool origin_allowed) {
   auto& gw = loop_.gateway();
+  if (!origin_allowed) {
+    fail(Err::bad_origin, "this page's origin may not connect (see --allowed-origins)", CloseReason::protocol_error);
+    arm_read();
+    return;
+  }
   if (gw.connection_count().load() > static_cast<std::int64_t>(gw.config().max_connections)) {
     fail(Err::too_many_connections, "this instance holds its maximum of connections", CloseReason::internal_error);
     arm_read();

@@ -33,7 +33,10 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
  public:
   // Creates and registers a session on `loop` for a socket whose 101 response has been written.
   // `early` holds bytes the client sent right after its upgrade request.
-  static void start(Loop& loop, boost::asio::ip::tcp::socket socket, std::string_view early);
+  // origin_allowed false: the browser page's Origin is not in --allowed-origins; the session
+  // only says so (bad_origin, 1008) and closes, so a client library knows not to retry.
+  static void start(Loop& loop, boost::asio::ip::tcp::socket socket, std::string_view early,
+                    bool origin_allowed = true);
 
   Session(Loop& loop, boost::asio::ip::tcp::socket socket);
   ~Session() override;
@@ -60,7 +63,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
     Id id;  // the notification it carries, none for other frames
   };
 
-  void begin(std::string_view early);
+  void begin(std::string_view early, bool origin_allowed);
   void arm_read();
   void on_readable();
   void consume(std::span<std::uint8_t> bytes);

@@ -97,7 +97,7 @@ TEST_F(ConfigTest, OptionsAreUniqueAndDocumented) {
     for (char ch : s) EXPECT_TRUE(std::islower(static_cast<unsigned char>(ch)) || ch == '-') << s;
     EXPECT_GT(std::string(help).size(), 10u) << s << " needs a real description";
   });
-  EXPECT_EQ(n, 23);
+  EXPECT_EQ(n, 24);
 }
 
 TEST_F(ConfigTest, DesignOptionsAllExist) {
@@ -201,6 +201,7 @@ TEST_F(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
       {"listen", "0.0.0.0:1"},        {"api-listen", "127.0.0.1:2"},     {"engine", "redis"},
       {"redis-url", "redis://h:1/2"}, {"redis-cluster", "h1:1,h2:2"},    {"instance-id", "inst-9"},
       {"api-key", "key-12345678"},    {"client-auth", "jwt"},            {"jwt-secret", "sekrit"},
+      {"allowed-origins", "https://app.example.com"},
       {"log-level", "error"},         {"threads", "3"},
   };
   Config defaults;
