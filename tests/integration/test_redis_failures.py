@@ -87,19 +87,30 @@ class Reader(threading.Thread):
             self.ready.set()
 
 
-def test_kill_9_while_notifications_flow_nothing_accepted_is_lost(heralds):
-    a, b, c = heralds.start_many("A", "B", "C")
-    cids = [new_cid(f"k{i}") for i in range(20)]
-    readers = [Reader(cid, a, b if i % 2 == 0 else c) for i, cid in enumerate(cids)]
+def start_readers(cids, first, then):
+    """One Reader per client id, connected to `first`, moving to then[i % len(then)] later."""
+    readers = [Reader(cid, first, then[i % len(then)]) for i, cid in enumerate(cids)]
     for r in readers:
         r.start()
     for r in readers:
         assert r.ready.wait(10) and r.error is None, r.error
+    return readers
 
-    stop = threading.Event()
-    items = ((b.api, cid, {"cid": cid, "n": n}) for n, cid in zip(range(20000), itertools.cycle(cids)))
-    poster = Poster(items, stop=stop, name="poster-B")
+
+def start_poster(api, cids, stop, name):
+    """Posts {"cid","n"} round-robin to `cids` through `api` until stopped (20,000 at most)."""
+    items = ((api, cid, {"cid": cid, "n": n}) for n, cid in zip(range(20000), itertools.cycle(cids)))
+    poster = Poster(items, stop=stop, name=name)
     poster.start()
+    return poster
+
+
+def test_kill_9_while_notifications_flow_nothing_accepted_is_lost(heralds):
+    a, b, c = heralds.start_many("A", "B", "C")
+    cids = [new_cid(f"k{i}") for i in range(20)]
+    readers = start_readers(cids, a, [b, c])
+    stop = threading.Event()
+    poster = start_poster(b.api, cids, stop, "poster-B")
     try:
         # Notifications flow to every client on A ...
         wait_until(lambda: poster.count_202 >= 200 and all(r.ids() for r in readers), timeout=15,
@@ -156,15 +167,9 @@ def test_reconnect_elsewhere_while_the_old_connection_lives_nothing_lost(heralds
     flowing. A's sessions are taken over; every notification answered 202 arrives."""
     a, b, c = heralds.start_many("A", "B", "C")
     cids = [new_cid(f"t{i}") for i in range(10)]
-    readers = [Reader(cid, a, b if i % 2 == 0 else c) for i, cid in enumerate(cids)]
-    for r in readers:
-        r.start()
-    for r in readers:
-        assert r.ready.wait(10) and r.error is None, r.error
+    readers = start_readers(cids, a, [b, c])
     stop = threading.Event()
-    items = ((c.api, cid, {"cid": cid, "n": n}) for n, cid in zip(range(20000), itertools.cycle(cids)))
-    poster = Poster(items, stop=stop, name="poster-C")
-    poster.start()
+    poster = start_poster(c.api, cids, stop, "poster-C")
     try:
         wait_until(lambda: poster.count_202 >= 100 and all(r.ids() for r in readers), timeout=15,
                    what="notifications flowing to all clients")
@@ -339,15 +344,9 @@ def test_sigterm_while_notifications_flow_nothing_accepted_is_lost(heralds):
     1012, move to A or C with last_id, and receive every notification answered 202."""
     a, b, c = heralds.start_many("A", "B", "C")
     cids = [new_cid(f"g{i}") for i in range(20)]
-    readers = [Reader(cid, b, a if i % 2 == 0 else c) for i, cid in enumerate(cids)]
-    for r in readers:
-        r.start()
-    for r in readers:
-        assert r.ready.wait(10) and r.error is None, r.error
+    readers = start_readers(cids, b, [a, c])
     stop = threading.Event()
-    items = ((a.api, cid, {"cid": cid, "n": n}) for n, cid in zip(range(20000), itertools.cycle(cids)))
-    poster = Poster(items, stop=stop, name="poster-A")
-    poster.start()
+    poster = start_poster(a.api, cids, stop, "poster-A")
     try:
         wait_until(lambda: poster.count_202 >= 200 and all(r.ids() for r in readers), timeout=15,
                    what="notifications flowing to all 20 clients")
