@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build run test unit integration interop fuzz fuzz-smoke bench bench-compare clean
+.PHONY: deps build run test unit integration interop fuzz fuzz-smoke bench bench-compare test-sanitize clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -41,6 +41,14 @@ test: fuzz-smoke unit interop test-js integration
 
 fuzz: deps
 	bash scripts/fuzz.sh 30
+
+# The unit and integration suites on an ASan+UBSan build (build-asan/). Not yet part of `make test`.
+test-sanitize: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_SANITIZE=ON -DHERALD_BENCH=OFF
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=0 HERALD_BIN=$(abspath build-asan)/herald BEAST_CLIENT=$(abspath build-asan)/tests/beast_interop_client \
+	  REDIS_SERVER=$$(command -v redis-server) /usr/bin/python3 -m pytest -q tests/integration
 
 # The default load suite (memory engine): JSON lines in build/bench/.
 bench: build
