@@ -2,7 +2,6 @@
 
 #include <boost/asio/post.hpp>
 #include <charconv>
-#include <malloc.h>
 #include <chrono>
 #include <random>
 #include <spdlog/spdlog.h>
@@ -205,16 +204,6 @@ void Gateway::record_event(engine::StatusEvent ev, Metrics& metrics) {
     else spdlog::warn("status event for {} not stored: engine unavailable", ev.client_id);
     log_event(ev);
   });
-}
-
-void Gateway::return_free_memory(std::int64_t now) {
-  if (now < next_trim_ms_) return;
-  next_trim_ms_ = now + 2000;
-  std::uint64_t total = 0;
-  for (auto& l : loops_) total += l->metrics().connections_total.get();
-  if (total == trimmed_at_total_) return;
-  trimmed_at_total_ = total;
-  ::malloc_trim(0);
 }
 
 std::string Gateway::metrics_text() const {

@@ -76,10 +76,6 @@ class Gateway {
 
   std::string metrics_text() const;
 
-  // After connections came or went, hands freed heap pages back to the system. A burst of
-  // handshakes leaves holes between long-lived sessions that malloc would otherwise keep.
-  void return_free_memory(std::int64_t now_ms);
-
  private:
   void on_instance_message(engine::InstanceMessage msg);
 
@@ -90,8 +86,6 @@ class Gateway {
   std::vector<std::unique_ptr<Loop>> loops_;
   std::atomic<bool> draining_{false};
   std::atomic<std::int64_t> connections_{0};
-  std::uint64_t trimmed_at_total_ = 0;  // connections_total at the last trim (loop 0 only)
-  std::int64_t next_trim_ms_ = 0;
 };
 
 }  // namespace herald

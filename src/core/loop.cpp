@@ -67,7 +67,6 @@ void Loop::each(const std::function<void(Peer&)>& fn) {
 
 void Loop::sweep() {
   auto now = unix_ms();
-  if (index_ == 0) gateway_.return_free_memory(now);
   bool ping_round = now >= next_ping_ms_;
   if (ping_round) next_ping_ms_ = now + gateway_.config().heartbeat_ms;
   each([&](Peer& p) { p.sweep(now, ping_round); });
