@@ -1,10 +1,13 @@
 #include "config.hpp"
 
 #include <CLI/CLI.hpp>
+#include <arpa/inet.h>
 #include <algorithm>
 #include <sstream>
 #include <thread>
 #include <type_traits>
+
+#include "core/api_keys.hpp"
 
 namespace herald {
 
@@ -69,10 +72,47 @@ bool parse_config(int argc, char** argv, Config& out, int& exit_code) {
   return true;
 }
 
+std::string client_auth_mode(const Config& c) {
+  if (c.client_auth != "auto") return c.client_auth;
+  return c.jwt_secret.empty() && c.jwt_public_key.empty() ? "none" : "jwt";
+}
+
+bool is_loopback_listen(std::string_view listen) {
+  auto colon = listen.rfind(':');
+  auto host = std::string(listen.substr(0, colon == std::string_view::npos ? listen.size() : colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1)
+    return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  return false;
+}
+
+namespace {
+std::string validate_auth(const Config& c) {
+  if (c.client_auth != "auto" && c.client_auth != "none" && c.client_auth != "jwt")
+    return "--client-auth must be auto, jwt or none";
+  if (!c.jwt_secret.empty() && !c.jwt_public_key.empty())
+    return "give --jwt-secret (HS256) or --jwt-public-key (RS256/ES256), not both";
+  if (c.client_auth == "jwt" && c.jwt_secret.empty() && c.jwt_public_key.empty())
+    return "--client-auth jwt needs --jwt-secret or --jwt-public-key";
+  if (c.jwt_leeway_s > 3600) return "--jwt-leeway-s must be at most 3600";
+  auto mode = client_auth_mode(c);
+  if (mode == "none" && (!c.jwt_audience.empty() || !c.jwt_issuer.empty()))
+    return "--jwt-audience and --jwt-issuer apply to client tokens, but client auth is none";
+  if (c.client_auth == "auto" && mode == "none" && !is_loopback_listen(c.listen))
+    return "--listen " + c.listen +
+           " is not a loopback address and no client authentication is configured: set --jwt-secret or "
+           "--jwt-public-key, or start with an explicit --client-auth none to let any client claim any client id";
+  return {};
+}
+}  // namespace
+
 std::string validate(const Config& c) {
   if (c.engine != "memory" && c.engine != "redis") return "--engine must be memory or redis";
-  if (c.client_auth != "none" && c.client_auth != "jwt") return "--client-auth must be none or jwt";
-  if (c.client_auth == "jwt" && c.jwt_secret.empty()) return "--client-auth jwt needs --jwt-secret";
+  if (auto why = validate_auth(c); !why.empty()) return why;
   if (c.heartbeat_ms < 100) return "--heartbeat-ms must be at least 100";
   if (c.hello_timeout_ms < 100) return "--hello-timeout-ms must be at least 100";
   if (c.inbox_max < 1) return "--inbox-max must be at least 1";
@@ -90,7 +130,7 @@ std::string validate(const Config& c) {
           std::string::npos)
     return "--instance-id must be at most 64 characters of A-Z a-z 0-9 . _ -";
   for (auto& k : c.api_keys)
-    if (k.size() < 8) return "--api-key values must be at least 8 characters";
+    if (auto why = api_key_problem(k); !why.empty()) return "an --api-key value " + why;
   static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
   if (std::none_of(std::begin(levels), std::end(levels), [&](const char* l) { return c.log_level == l; }))
     return "--log-level must be one of trace, debug, info, warn, error, off";

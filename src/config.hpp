@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace herald {
@@ -18,9 +19,14 @@ struct Config {
   std::string redis_cluster;
   std::string instance_id;
   std::vector<std::string> api_keys;
+  std::string api_key_file;
   std::vector<std::string> allowed_origins;
-  std::string client_auth = "none";
+  std::string client_auth = "auto";
   std::string jwt_secret;
+  std::string jwt_public_key;
+  std::string jwt_audience;
+  std::string jwt_issuer;
+  std::uint32_t jwt_leeway_s = 30;
   std::uint32_t heartbeat_ms = 20000;
   std::uint32_t drain_ms = 5000;
   std::uint32_t hello_timeout_ms = 10000;
@@ -48,10 +54,15 @@ void for_each_option(Config& c, Visitor&& v) {
   v("redis-url", c.redis_url, "Redis for --engine redis: redis://[[user]:password@]host[:port][/db]");
   v("redis-cluster", c.redis_cluster, "Redis Cluster seed nodes host:port,... (instead of --redis-url)");
   v("instance-id", c.instance_id, "This instance's id (default: random, printed at start-up)");
-  v("api-key", c.api_keys, "Key services must send as 'Authorization: Bearer <key>' (repeatable; none = loopback callers only)");
+  v("api-key", c.api_keys, "Key services must send as 'Authorization: Bearer <key>' (repeatable, 16+ characters; none = loopback callers only)");
+  v("api-key-file", c.api_key_file, "File of further API keys, one per line ('#' comments); re-read on SIGHUP");
   v("allowed-origins", c.allowed_origins, "Origins browsers may connect from (comma-separated, e.g. https://app.example.com; none = any)");
-  v("client-auth", c.client_auth, "Client authentication: none or jwt (HS256 token in the hello, sub = client id)");
-  v("jwt-secret", c.jwt_secret, "HS256 secret for --client-auth jwt");
+  v("client-auth", c.client_auth, "Client authentication: jwt (token in the hello, sub = client id), none, or auto (jwt when a JWT key is set; else none, allowed only on a loopback --listen)");
+  v("jwt-secret", c.jwt_secret, "HS256 secret for client tokens");
+  v("jwt-public-key", c.jwt_public_key, "PEM file with the public key for client tokens: RSA (RS256) or EC P-256 (ES256)");
+  v("jwt-audience", c.jwt_audience, "When set, a client token's aud (string or array) must contain it");
+  v("jwt-issuer", c.jwt_issuer, "When set, a client token's iss must equal it");
+  v("jwt-leeway-s", c.jwt_leeway_s, "Clock skew allowed on a client token's exp and nbf");
   v("heartbeat-ms", c.heartbeat_ms, "Ping interval; a connection with no pong by the next ping is terminated");
   v("drain-ms", c.drain_ms, "On shutdown, client closes (1012) are spread over this many ms");
   v("hello-timeout-ms", c.hello_timeout_ms, "A connection that has not said hello by then is closed");
@@ -70,6 +81,12 @@ void for_each_option(Config& c, Visitor&& v) {
 // Parses argv and HERALD_* variables (the command line wins). Returns false after printing
 // help or an error; exit_code says how to exit then.
 bool parse_config(int argc, char** argv, Config& out, int& exit_code);
+
+// What --client-auth comes to: "jwt" or "none" ("auto" resolved; c must be valid).
+std::string client_auth_mode(const Config& c);
+
+// Whether a --listen value names a loopback address (127.0.0.0/8, ::1, localhost).
+bool is_loopback_listen(std::string_view listen);
 
 // Checks values that CLI parsing cannot (enumerations, ranges, combinations); empty = fine.
 std::string validate(const Config& c);

@@ -5,6 +5,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
+#include <functional>
 #include <random>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -138,11 +139,12 @@ int run_server(Config config) {
   }
   std::unique_ptr<Gateway> gw;
   std::vector<std::shared_ptr<Acceptor>> acceptors;
-  std::unique_ptr<asio::signal_set> signals;
+  std::unique_ptr<asio::signal_set> signals, hup;
   try {
     gw = std::make_unique<Gateway>(config, config.instance_id);
     // Signals are caught from here on, before anyone can connect: a SIGTERM at any moment drains.
     signals = std::make_unique<asio::signal_set>(gw->loops().front()->io(), SIGINT, SIGTERM);
+    hup = std::make_unique<asio::signal_set>(gw->loops().front()->io(), SIGHUP);
     tcp::endpoint main_ep, api_ep;
     acceptors = bind_all(*gw, config.listen, false, main_ep);
     if (!config.api_listen.empty()) {
@@ -151,10 +153,21 @@ int run_server(Config config) {
     }
     auto& cfg = gw->config();
     spdlog::info("herald instance {} engine {} threads {}", gw->instance_id(), config.engine, gw->loops().size());
-    if (cfg.api_keys.empty())
+    if (gw->api_keys().empty())
       spdlog::warn("no --api-key set: the service API answers loopback callers only");
-    if (cfg.client_auth == "none")
-      spdlog::warn("--client-auth none: any client may claim any client id");
+    else
+      spdlog::info("service API keys: {}{}", gw->api_keys().size(),
+                   cfg.api_key_file.empty() ? "" : " (--api-key-file is re-read on SIGHUP)");
+    if (auto* v = gw->client_jwt()) {
+      spdlog::info("client auth: jwt {}{}{}", jwt::alg_name(v->alg()),
+                   cfg.jwt_audience.empty() ? "" : ", audience " + cfg.jwt_audience,
+                   cfg.jwt_issuer.empty() ? "" : ", issuer " + cfg.jwt_issuer);
+      if (v->alg() == jwt::Alg::HS256 && cfg.jwt_secret.size() < 32)
+        spdlog::warn("--jwt-secret is shorter than 32 bytes: use a longer random secret for HS256");
+    } else {
+      spdlog::warn("client auth none{}: any client may claim any client id",
+                   cfg.client_auth == "auto" ? " (auto: no JWT key set, loopback --listen)" : "");
+    }
     spdlog::info("listening on {} (WebSocket ws://{}/v1/ws, API http://{}/v1/...)", endpoint_text(main_ep),
                  endpoint_text(main_ep), endpoint_text(main_ep));
     if (!config.api_listen.empty()) spdlog::info("service API listening on {}", endpoint_text(api_ep));
@@ -200,6 +213,22 @@ int run_server(Config config) {
       });
     }
   });
+
+  // SIGHUP re-reads --api-key-file (key rotation); a bad file keeps the keys in force.
+  std::function<void()> on_hup = [&] {
+    hup->async_wait([&](error_code ec, int) {
+      if (ec) return;
+      if (gw->config().api_key_file.empty()) {
+        spdlog::info("SIGHUP: no --api-key-file to re-read");
+      } else if (auto why = gw->api_keys().reload(); !why.empty()) {
+        spdlog::error("SIGHUP: keeping the {} API keys in force: {}", gw->api_keys().size(), why);
+      } else {
+        spdlog::info("SIGHUP: API keys re-read: {} in force", gw->api_keys().size());
+      }
+      on_hup();
+    });
+  };
+  on_hup();
 
   gw->engine().start();
   for (auto& a : acceptors) a->start();

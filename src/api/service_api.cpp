@@ -4,9 +4,10 @@
 #include <charconv>
 #include <memory>
 #include <mutex>
-#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
 #include "core/events.hpp"
+#include "core/log_limit.hpp"
 #include "core/gateway.hpp"
 #include "util/json_raw.hpp"
 
@@ -78,21 +79,22 @@ bool client_path(std::string_view path, std::string& id, std::string_view& suffi
   return true;
 }
 
-bool authorized(const Gateway& gw, const ApiRequest& req) {
-  auto& keys = gw.config().api_keys;
+// Whether the request carries one of the API keys; if not, why not.
+std::optional<ServiceAuthFailure> auth_failure(Gateway& gw, const ApiRequest& req) {
   std::string_view auth = req.authorization;
+  while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);
+  if (auth.empty()) return ServiceAuthFailure::missing;
   // The scheme name is case-insensitive (RFC 9110 §11.1).
   constexpr std::string_view bearer = "bearer ";
   if (auth.size() < bearer.size() ||
       !std::equal(bearer.begin(), bearer.end(), auth.begin(),
                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
-    return false;
+    return ServiceAuthFailure::wrong;
   auth.remove_prefix(bearer.size());
   while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);
-  bool ok = false;
-  for (auto& k : keys)  // constant time per key; every key is compared
-    ok |= k.size() == auth.size() && CRYPTO_memcmp(k.data(), auth.data(), k.size()) == 0;
-  return ok;
+  if (auth.empty()) return ServiceAuthFailure::missing;
+  if (!gw.api_keys().matches(auth)) return ServiceAuthFailure::wrong;
+  return std::nullopt;
 }
 
 // ---- notify --------------------------------------------------------------------------------
@@ -338,8 +340,15 @@ void handle(Gateway& gw, Loop& loop, ApiRequest req, std::function<void(ApiRespo
   }
 
   // Everything below is a service call.
-  if (!gw.config().api_keys.empty()) {
-    if (!authorized(gw, req)) {
+  if (!gw.api_keys().empty()) {
+    if (auto why = auth_failure(gw, req)) {
+      loop.metrics().service_auth_failures[static_cast<size_t>(*why)].add();
+      thread_local LogLimit limit(5, 1000);  // a caller with a bad key cannot flood the log
+      std::uint64_t held_back = 0;
+      if (limit.allow(unix_ms(), held_back))
+        spdlog::warn("service call {} {} refused: {} API key{}", req.method, route_name(route),
+                     service_auth_failure_name(*why),
+                     held_back ? fmt::format(" ({} more such lines suppressed)", held_back) : std::string());
       auto r = error(Err::unauthorized, "missing or wrong 'Authorization: Bearer <key>'");
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       return respond(std::move(r));

@@ -27,6 +27,17 @@ std::int64_t unix_ms() {
 
 Gateway::Gateway(Config config, std::string instance_id)
     : config_(std::move(config)), instance_id_(std::move(instance_id)) {
+  // Keys first: a bad key file stops the start-up before anything is built (std::invalid_argument).
+  api_keys_ = std::make_unique<ApiKeys>(config_.api_keys, config_.api_key_file);
+  if (client_auth_mode(config_) == "jwt") {
+    jwt::Options o;
+    o.leeway_s = config_.jwt_leeway_s;
+    o.audience = config_.jwt_audience;
+    o.issuer = config_.jwt_issuer;
+    jwt_ = std::make_unique<jwt::Verifier>(config_.jwt_public_key.empty()
+                                               ? jwt::Verifier::hs256(config_.jwt_secret, std::move(o))
+                                               : jwt::Verifier::from_public_key_file(config_.jwt_public_key, std::move(o)));
+  }
   std::random_device rd;
   char buf[16];
   auto n = std::snprintf(buf, sizeof buf, "%08x", rd());

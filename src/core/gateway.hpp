@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "config.hpp"
+#include "core/api_keys.hpp"
 #include "core/errors.hpp"
+#include "core/jwt.hpp"
 #include "core/loop.hpp"
 #include "engine/engine.hpp"
 
@@ -49,6 +51,9 @@ class Gateway {
 
   const Config& config() const { return config_; }
   engine::Engine& engine() { return *engine_; }
+  // The client token verifier, made once at start-up; null when client auth is none.
+  const jwt::Verifier* client_jwt() const { return jwt_.get(); }
+  ApiKeys& api_keys() { return *api_keys_; }
   const std::string& instance_id() const { return instance_id_; }
   std::vector<std::unique_ptr<Loop>>& loops() { return loops_; }
 
@@ -86,6 +91,8 @@ class Gateway {
   std::vector<std::unique_ptr<Loop>> loops_;
   std::atomic<bool> draining_{false};
   std::atomic<std::int64_t> connections_{0};
+  std::unique_ptr<jwt::Verifier> jwt_;
+  std::unique_ptr<ApiKeys> api_keys_;
 };
 
 }  // namespace herald

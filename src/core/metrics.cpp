@@ -18,6 +18,10 @@ const char* route_name(ApiRoute r) {
   return names[static_cast<size_t>(r)];
 }
 
+const char* service_auth_failure_name(ServiceAuthFailure f) {
+  return f == ServiceAuthFailure::missing ? "missing" : "wrong";
+}
+
 void Metrics::count_http(ApiRoute r, int status) {
   for (size_t i = 0; i < kStatuses.size(); ++i)
     if (kStatuses[i] == status) return http[static_cast<size_t>(r)][i].add();
@@ -92,6 +96,17 @@ std::string render_prometheus(const std::vector<const Metrics*>& loops, const En
                  std::to_string(kStatuses[s]) + '"',
              v);
     }
+
+  head("herald_auth_failures_total", "counter", "Refused client tokens and service API keys, by kind and reason.");
+  for (size_t f = 0; f < static_cast<size_t>(jwt::Failure::count_); ++f)
+    line("herald_auth_failures_total",
+         std::string("kind=\"client\",reason=\"") + jwt::failure_name(static_cast<jwt::Failure>(f)) + '"',
+         sum(loops, [f](auto& m) { return m.client_auth_failures[f].get(); }));
+  for (size_t f = 0; f < static_cast<size_t>(ServiceAuthFailure::count_); ++f)
+    line("herald_auth_failures_total",
+         std::string("kind=\"service\",reason=\"") +
+             service_auth_failure_name(static_cast<ServiceAuthFailure>(f)) + '"',
+         sum(loops, [f](auto& m) { return m.service_auth_failures[f].get(); }));
 
   head("herald_engine_ready", "gauge", "1 when the engine can store.");
   line("herald_engine_ready", "", engine.ready ? 1 : 0);

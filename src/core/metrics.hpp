@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/jwt.hpp"
 
 namespace herald {
 
@@ -55,6 +56,10 @@ enum class ApiRoute {
 };
 const char* route_name(ApiRoute r);
 
+// Why a service call was refused 401: no key at all, or a key that is none of ours.
+enum class ServiceAuthFailure { missing, wrong, count_ };
+const char* service_auth_failure_name(ServiceAuthFailure f);
+
 inline constexpr std::array<int, 13> kStatuses{101, 200, 202, 400, 401, 403, 404, 405, 413, 426, 429, 500, 503};
 
 struct Metrics {
@@ -70,6 +75,8 @@ struct Metrics {
   std::array<Counter, static_cast<size_t>(CloseReason::count_)> disconnects;
   std::array<Counter, static_cast<size_t>(Err::count_)> errors;  // every error reported, by code
   std::array<std::array<Counter, kStatuses.size()>, static_cast<size_t>(ApiRoute::count_)> http;
+  std::array<Counter, static_cast<size_t>(jwt::Failure::count_)> client_auth_failures;
+  std::array<Counter, static_cast<size_t>(ServiceAuthFailure::count_)> service_auth_failures;
 
   void count_http(ApiRoute r, int status);
 };

@@ -34,9 +34,4 @@ std::string notification_frame(Id id, std::int64_t ts_ms, std::string_view data_
 // A frame for a notification without an id (non-durable).
 std::string notification_frame_no_id(std::int64_t ts_ms, std::string_view data_json);
 
-// Verifies an HS256 JWT whose `sub` must be client_id; exp/nbf are checked with a small leeway.
-// Returns an empty string when valid, else why not.
-std::string verify_jwt_hs256(std::string_view token, std::string_view secret,
-                             std::string_view client_id, std::int64_t now_s);
-
 }  // namespace herald

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/gateway.hpp"
+#include "core/log_limit.hpp"
 #include "core/loop.hpp"
 
 namespace herald::ws {
@@ -179,20 +180,16 @@ void Session::handle_hello(ClientMessage&& m) {
     return;
   }
   auto& gw = loop_.gateway();
-  auto& cfg = gw.config();
   if (gw.draining()) {
     fail(Err::server_shutdown, "this instance is shutting down", CloseReason::server_shutdown);
     return;
   }
-  if (cfg.client_auth == "jwt") {
-    if (m.kind == ClientMessage::Kind::legacy_hello) {
-      fail(Err::unauthorized, "legacy hello is not allowed when client auth is on", CloseReason::protocol_error);
-      return;
-    }
-    auto why = verify_jwt_hs256(m.token, cfg.jwt_secret, m.client_id, unix_ms() / 1000);
-    if (!why.empty()) {
-      spdlog::info("client {} from {} unauthorized: {}", m.client_id, remote(), why);
-      fail(Err::unauthorized, why, CloseReason::protocol_error);
+  if (auto* verifier = gw.client_jwt()) {
+    auto result = m.kind == ClientMessage::Kind::legacy_hello
+                      ? jwt::Result{jwt::Failure::missing, "legacy hello is not allowed when client auth is on"}
+                      : verifier->verify(m.token, m.client_id, unix_ms() / 1000);
+    if (!result.ok()) {
+      refuse_client(*result.failure, m.client_id, result.reason);
       return;
     }
   }
@@ -205,6 +202,17 @@ void Session::handle_hello(ClientMessage&& m) {
                            on_loop([](Session& s, engine::Result<engine::SessionOpened> r) {
                              s.on_opened(std::move(r));
                            }));
+}
+
+void Session::refuse_client(jwt::Failure why, std::string_view client_id, std::string_view reason) {
+  loop_.metrics().client_auth_failures[static_cast<size_t>(why)].add();
+  // At most a few lines per second per loop: a client that keeps failing cannot flood the log.
+  thread_local LogLimit limit(5, 1000);
+  std::uint64_t held_back = 0;
+  if (limit.allow(unix_ms(), held_back))
+    spdlog::warn("client {} from {} unauthorized ({}): {}{}", client_id, remote(), jwt::failure_name(why), reason,
+                 held_back ? fmt::format(" ({} more such lines suppressed)", held_back) : std::string());
+  fail(Err::unauthorized, reason, CloseReason::protocol_error);
 }
 
 void Session::on_opened(engine::Result<engine::SessionOpened> r) {

@@ -69,6 +69,8 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   void consume(std::span<std::uint8_t> bytes);
 
   void handle_hello(ClientMessage&& m);
+  // A hello whose token was refused: counted, logged (rate-limited), closed with unauthorized.
+  void refuse_client(jwt::Failure why, std::string_view client_id, std::string_view reason);
   void on_opened(engine::Result<engine::SessionOpened> r);
   void handle_ack(Id id);
   void trim_to(Id id);  // everything up to id is done: it leaves the inbox

@@ -97,7 +97,7 @@ TEST_F(ConfigTest, OptionsAreUniqueAndDocumented) {
     for (char ch : s) EXPECT_TRUE(std::islower(static_cast<unsigned char>(ch)) || ch == '-') << s;
     EXPECT_GT(std::string(help).size(), 10u) << s << " needs a real description";
   });
-  EXPECT_EQ(n, 24);
+  EXPECT_EQ(n, 29);
 }
 
 TEST_F(ConfigTest, DesignOptionsAllExist) {
@@ -119,7 +119,9 @@ TEST_F(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(v["engine"], "memory");
   EXPECT_EQ(v["redis-url"], "redis://127.0.0.1:6379");
   EXPECT_EQ(v["api-key"], "");
-  EXPECT_EQ(v["client-auth"], "none");
+  EXPECT_EQ(v["client-auth"], "auto");
+  EXPECT_EQ(v["jwt-leeway-s"], "30");
+  EXPECT_EQ(v["api-key-file"], "");
   EXPECT_EQ(v["heartbeat-ms"], "20000");        // heartbeat 20 s
   EXPECT_EQ(v["drain-ms"], "5000");             // drain 5 s
   EXPECT_EQ(v["inbox-max"], "10000");           // inbox 10,000 notifications
@@ -174,8 +176,8 @@ TEST_F(ConfigTest, ParsesCommandLine) {
 TEST_F(ConfigTest, ApiKeyIsRepeatableAndCommaSeparated) {
   Config c;
   int code;
-  ASSERT_TRUE(parse({"--api-key", "key-aaaaaaaa", "--api-key", "key-bbbbbbbb,key-cccccccc"}, c, code));
-  EXPECT_EQ(c.api_keys, (std::vector<std::string>{"key-aaaaaaaa", "key-bbbbbbbb", "key-cccccccc"}));
+  ASSERT_TRUE(parse({"--api-key", "key-aaaaaaaaaaaaaaaa", "--api-key", "key-bbbbbbbbbbbbbbbb,key-cccccccccccccccc"}, c, code));
+  EXPECT_EQ(c.api_keys, (std::vector<std::string>{"key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb", "key-cccccccccccccccc"}));
 }
 
 TEST_F(ConfigTest, ParsesEnvironment) {
@@ -183,7 +185,8 @@ TEST_F(ConfigTest, ParsesEnvironment) {
   set_env("HERALD_HEARTBEAT_MS", "3000");
   set_env("HERALD_INBOX_TTL_S", "120");
   set_env("HERALD_LOG_LEVEL", "warn");
-  set_env("HERALD_API_KEY", "key-aaaaaaaa,key-bbbbbbbb");
+  set_env("HERALD_CLIENT_AUTH", "none");  // not loopback: no client auth must be explicit
+  set_env("HERALD_API_KEY", "key-aaaaaaaaaaaaaaaa,key-bbbbbbbbbbbbbbbb");
   Config c;
   int code;
   ASSERT_TRUE(parse({}, c, code));
@@ -191,7 +194,7 @@ TEST_F(ConfigTest, ParsesEnvironment) {
   EXPECT_EQ(c.heartbeat_ms, 3000u);
   EXPECT_EQ(c.inbox_ttl_s, 120u);
   EXPECT_EQ(c.log_level, "warn");
-  EXPECT_EQ(c.api_keys, (std::vector<std::string>{"key-aaaaaaaa", "key-bbbbbbbb"}));
+  EXPECT_EQ(c.api_keys, (std::vector<std::string>{"key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"}));
 }
 
 // Every option, through its HERALD_* variable alone.
@@ -200,9 +203,12 @@ TEST_F(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
   std::map<std::string, std::string> value{
       {"listen", "0.0.0.0:1"},        {"api-listen", "127.0.0.1:2"},     {"engine", "redis"},
       {"redis-url", "redis://h:1/2"}, {"redis-cluster", "h1:1,h2:2"},    {"instance-id", "inst-9"},
-      {"api-key", "key-12345678"},    {"client-auth", "jwt"},            {"jwt-secret", "sekrit"},
+      {"api-key", "key-123456789abcdef"},    {"client-auth", "jwt"},            {"jwt-secret", "sekrit"},
       {"allowed-origins", "https://app.example.com"},
       {"log-level", "error"},         {"threads", "3"},
+      {"api-key-file", "/etc/herald/api-keys"},                          {"jwt-public-key", "/etc/herald/jwt.pem"},
+      {"jwt-audience", "herald"},     {"jwt-issuer", "https://auth.example.com"},
+      {"jwt-leeway-s", "120"},
   };
   Config defaults;
   auto base = values_of(defaults);
@@ -211,7 +217,8 @@ TEST_F(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
     std::string v = value.count(name) ? value[name] : std::to_string(std::stoul(base[name]) + 4096);
     for (auto& n : option_names()) ::unsetenv(env_name_of(n).c_str());
     set_env(env_name_of(name), v);
-    if (name == "client-auth") set_env("HERALD_JWT_SECRET", "sekrit");
+    if (name == "client-auth" || name == "jwt-audience" || name == "jwt-issuer") set_env("HERALD_JWT_SECRET", "sekrit");
+    if (name == "listen") set_env("HERALD_CLIENT_AUTH", "none");
     Config c;
     int code;
     ASSERT_TRUE(parse({}, c, code)) << env_name_of(name) << "=" << v;
@@ -222,12 +229,12 @@ TEST_F(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
 TEST_F(ConfigTest, CommandLineWinsOverEnvironment) {
   set_env("HERALD_HEARTBEAT_MS", "3000");
   set_env("HERALD_ENGINE", "redis");
-  set_env("HERALD_API_KEY", "key-fromenv1");
+  set_env("HERALD_API_KEY", "key-fromenv1-0000000");
   Config c;
   int code;
-  ASSERT_TRUE(parse({"--heartbeat-ms", "4000", "--api-key", "key-fromargv"}, c, code));
+  ASSERT_TRUE(parse({"--heartbeat-ms", "4000", "--api-key", "key-fromargv-0000000"}, c, code));
   EXPECT_EQ(c.heartbeat_ms, 4000u);
-  EXPECT_EQ(c.api_keys, (std::vector<std::string>{"key-fromargv"}));
+  EXPECT_EQ(c.api_keys, (std::vector<std::string>{"key-fromargv-0000000"}));
   EXPECT_EQ(c.engine, "redis");  // not on the command line: the environment's
 }
 
@@ -339,6 +346,63 @@ TEST_F(ConfigTest, ValidateRejects) {
   }
 }
 
+TEST_F(ConfigTest, ClientAuthAutoAndTheLoopbackRule) {
+  Config c;  // 127.0.0.1, no key: auto comes to none, allowed on loopback
+  EXPECT_EQ(client_auth_mode(c), "none");
+  EXPECT_EQ(validate(c), "");
+  for (const char* l : {"127.0.0.1:0", "127.8.9.10:80", "localhost:1", "[::1]:8080", "[::ffff:127.0.0.1]:1"}) {
+    c.listen = l;
+    EXPECT_TRUE(is_loopback_listen(l)) << l;
+    EXPECT_EQ(validate(c), "") << l;
+  }
+  for (const char* l : {"0.0.0.0:8080", "*:8080", ":8080", "[::]:8080", "10.1.2.3:80", "[2001:db8::1]:80",
+                        "128.0.0.1:1", "example.com:80"}) {
+    c.listen = l;
+    EXPECT_FALSE(is_loopback_listen(l)) << l;
+    auto err = validate(c);
+    EXPECT_NE(err.find("--client-auth none"), std::string::npos) << l << ": " << err;
+    EXPECT_NE(err.find("--jwt-secret"), std::string::npos) << l << ": " << err;
+  }
+  c.listen = "0.0.0.0:8080";
+  c.client_auth = "none";  // explicit: allowed anywhere
+  EXPECT_EQ(validate(c), "");
+  EXPECT_EQ(client_auth_mode(c), "none");
+  c.client_auth = "auto";
+  c.jwt_secret = "sekrit";
+  EXPECT_EQ(validate(c), "");
+  EXPECT_EQ(client_auth_mode(c), "jwt");
+  c.jwt_secret.clear();
+  c.jwt_public_key = "/etc/herald/jwt.pem";
+  EXPECT_EQ(validate(c), "");
+  EXPECT_EQ(client_auth_mode(c), "jwt");
+  c.client_auth = "none";  // a key configured, auth explicitly off: none wins
+  EXPECT_EQ(client_auth_mode(c), "none");
+}
+
+TEST_F(ConfigTest, ValidateRejectsAuthCombinations) {
+  struct Case {
+    const char* what;
+    void (*change)(Config&);
+    const char* mentions;
+  };
+  const Case cases[] = {
+      {"two kinds of key", [](Config& c) { c.jwt_secret = "s"; c.jwt_public_key = "k.pem"; }, "not both"},
+      {"jwt without key", [](Config& c) { c.client_auth = "jwt"; }, "--jwt-public-key"},
+      {"leeway", [](Config& c) { c.jwt_secret = "s"; c.jwt_leeway_s = 3601; }, "--jwt-leeway-s"},
+      {"audience without jwt", [](Config& c) { c.jwt_audience = "herald"; }, "--jwt-audience"},
+      {"issuer without jwt", [](Config& c) { c.client_auth = "none"; c.jwt_issuer = "i"; }, "--jwt-issuer"},
+      {"api key with a space", [](Config& c) { c.api_keys = {"key with a space inside"}; }, "--api-key"},
+      {"api key of 15", [](Config& c) { c.api_keys = {"123456789012345"}; }, "16"},
+  };
+  for (auto& k : cases) {
+    Config c;
+    k.change(c);
+    auto err = validate(c);
+    EXPECT_NE(err, "") << k.what << " was accepted";
+    EXPECT_NE(err.find(k.mentions), std::string::npos) << k.what << ": " << err;
+  }
+}
+
 TEST_F(ConfigTest, ValidateAcceptsBoundaries) {
   Config c;
   c.heartbeat_ms = 100;
@@ -352,7 +416,7 @@ TEST_F(ConfigTest, ValidateAcceptsBoundaries) {
   c.max_queue_bytes = 4096;
   c.max_batch = 1;
   c.threads = 256;
-  c.api_keys = {"12345678"};
+  c.api_keys = {"0123456789abcdef"};
   c.instance_id = std::string(64, 'i');
   EXPECT_EQ(validate(c), "");
   c.instance_id = "AZaz09._-";
