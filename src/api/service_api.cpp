@@ -84,11 +84,12 @@ std::optional<ServiceAuthFailure> auth_failure(Gateway& gw, const ApiRequest& re
   std::string_view auth = req.authorization;
   while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);
   if (auth.empty()) return ServiceAuthFailure::missing;
-  // The scheme name is case-insensitive (RFC 9110 §11.1).
-  constexpr std::string_view bearer = "bearer ";
+  // The scheme name is case-insensitive (RFC 9110 §11.1); "Bearer" with nothing after it is missing.
+  constexpr std::string_view bearer = "bearer";
   if (auth.size() < bearer.size() ||
       !std::equal(bearer.begin(), bearer.end(), auth.begin(),
-                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }) ||
+      (auth.size() > bearer.size() && auth[bearer.size()] != ' '))
     return ServiceAuthFailure::wrong;
   auth.remove_prefix(bearer.size());
   while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);

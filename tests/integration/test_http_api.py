@@ -186,7 +186,7 @@ def test_data_over_max_message_bytes_is_413(herald):
 
 
 def test_api_key_required_when_set(herald_factory):
-    key, key2 = "k3y-one-secret", "k3y-two-secret"
+    key, key2 = "k3y-one-secret-0000", "k3y-two-secret-0000"
     h = herald_factory(api_key=[key, key2])
     cid = new_cid()
     anon = h.api
@@ -235,14 +235,14 @@ def _non_loopback_address():
 @pytest.mark.skipif(_non_loopback_address() is None, reason="no non-loopback IPv4 address")
 def test_no_api_key_refuses_non_loopback_callers(herald_factory):
     addr = _non_loopback_address()
-    h = herald_factory(listen="0.0.0.0:0")
+    h = herald_factory(listen="0.0.0.0:0", client_auth="none")
     remote = Api(addr, h.port)
     assert_error(remote.post("/v1/notifications", {"client_id": "u1", "data": 1}), 403, "forbidden")
     assert_error(remote.get("/v1/clients/u1"), 403, "forbidden")
     assert remote.get("/healthz").status == 200
     assert Api("127.0.0.1", h.port).post("/v1/notifications", {"client_id": "u1", "data": 1}).status == 202
-    k = herald_factory(listen="0.0.0.0:0", api_key="remote-key-1")
-    assert Api(addr, k.port).bearer("remote-key-1").post(
+    k = herald_factory(listen="0.0.0.0:0", client_auth="none", api_key="remote-key-1-0000")
+    assert Api(addr, k.port).bearer("remote-key-1-0000").post(
         "/v1/notifications", {"client_id": "u1", "data": 1}).status == 202
 
 
