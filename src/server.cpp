@@ -144,7 +144,8 @@ int run_server(Config config) {
     gw = std::make_unique<Gateway>(config, config.instance_id);
     // Signals are caught from here on, before anyone can connect: a SIGTERM at any moment drains.
     signals = std::make_unique<asio::signal_set>(gw->loops().front()->io(), SIGINT, SIGTERM);
-    hup = std::make_unique<asio::signal_set>(gw->loops().front()->io(), SIGHUP);
+    // SIGHUP re-reads --api-key-file; without one it keeps its default action.
+    if (!config.api_key_file.empty()) hup = std::make_unique<asio::signal_set>(gw->loops().front()->io(), SIGHUP);
     tcp::endpoint main_ep, api_ep;
     acceptors = bind_all(*gw, config.listen, false, main_ep);
     if (!config.api_listen.empty()) {
@@ -165,8 +166,9 @@ int run_server(Config config) {
       if (v->alg() == jwt::Alg::HS256 && cfg.jwt_secret.size() < 32)
         spdlog::warn("--jwt-secret is shorter than 32 bytes: use a longer random secret for HS256");
     } else {
-      spdlog::warn("client auth none{}: any client may claim any client id",
-                   cfg.client_auth == "auto" ? " (auto: no JWT key set, loopback --listen)" : "");
+      spdlog::warn("client auth none{}: any client may claim any client id{}",
+                   cfg.client_auth == "auto" ? " (auto: no JWT key set, loopback --listen)" : "",
+                   cfg.jwt_secret.empty() && cfg.jwt_public_key.empty() ? "" : " (the JWT key given is not used)");
     }
     spdlog::info("listening on {} (WebSocket ws://{}/v1/ws, API http://{}/v1/...)", endpoint_text(main_ep),
                  endpoint_text(main_ep), endpoint_text(main_ep));
@@ -218,9 +220,7 @@ int run_server(Config config) {
   std::function<void()> on_hup = [&] {
     hup->async_wait([&](error_code ec, int) {
       if (ec) return;
-      if (gw->config().api_key_file.empty()) {
-        spdlog::info("SIGHUP: no --api-key-file to re-read");
-      } else if (auto why = gw->api_keys().reload(); !why.empty()) {
+      if (auto why = gw->api_keys().reload(); !why.empty()) {
         spdlog::error("SIGHUP: keeping the {} API keys in force: {}", gw->api_keys().size(), why);
       } else {
         spdlog::info("SIGHUP: API keys re-read: {} in force", gw->api_keys().size());
@@ -228,7 +228,7 @@ int run_server(Config config) {
       on_hup();
     });
   };
-  on_hup();
+  if (hup) on_hup();
 
   gw->engine().start();
   for (auto& a : acceptors) a->start();
