@@ -7,8 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/events.hpp"
-#include "core/log_limit.hpp"
 #include "core/gateway.hpp"
+#include "core/log_limit.hpp"
 #include "util/json_raw.hpp"
 
 namespace herald::api {
