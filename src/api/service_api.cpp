@@ -95,6 +95,33 @@ bool authorized(const Gateway& gw, const ApiRequest& req) {
   return ok;
 }
 
+// Which configured key an authorized request carries (its bucket for --api-rate-limit).
+std::size_t key_index(const Gateway& gw, std::string_view authorization) {
+  auto& keys = gw.config().api_keys;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto& k = keys[i];
+    if (authorization.size() > k.size() && authorization.ends_with(k) &&
+        authorization[authorization.size() - k.size() - 1] == ' ')
+      return i;
+  }
+  return 0;
+}
+
+// --api-rate-limit: answers 429 with Retry-After when the caller's bucket is empty.
+bool rate_limited(Gateway& gw, Loop& loop, const ApiRequest& req, std::function<void(ApiResponse)>& respond) {
+  auto& rate = gw.limits().api;
+  if (!rate.on()) return false;
+  auto now = limits::now_ns();
+  auto wait = gw.config().api_keys.empty() ? rate.take_address(req.peer, now)
+                                           : rate.take_key(key_index(gw, req.authorization), now);
+  if (wait == 0) return false;
+  loop.metrics().rate_limited[static_cast<size_t>(Limited::api)].add();
+  auto r = error(Err::rate_limited, "over --api-rate-limit; retry after Retry-After seconds");
+  r.headers.emplace_back("Retry-After", std::to_string(limits::retry_after_s(wait)));
+  respond(std::move(r));
+  return true;
+}
+
 // ---- notify --------------------------------------------------------------------------------
 
 struct ParsedNotify {
@@ -347,6 +374,7 @@ void handle(Gateway& gw, Loop& loop, ApiRequest req, std::function<void(ApiRespo
   } else if (!req.peer_is_loopback) {
     return respond(error(Err::forbidden, "no --api-key is set, so the API answers loopback callers only"));
   }
+  if (rate_limited(gw, loop, req, respond)) return;
 
   std::string cid;
   std::string_view suffix;

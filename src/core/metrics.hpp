@@ -55,7 +55,11 @@ enum class ApiRoute {
 };
 const char* route_name(ApiRoute r);
 
-inline constexpr std::array<int, 13> kStatuses{101, 200, 202, 400, 401, 403, 404, 405, 413, 426, 429, 500, 503};
+inline constexpr std::array<int, 14> kStatuses{101, 200, 202, 400, 401, 403, 404, 405, 413, 426, 429, 431, 500, 503};
+
+// Abuse limits (core/limits.hpp): why a connection was closed at accept, what was rate limited.
+enum class Refused { per_ip_cap, per_ip_rate, count_ };
+enum class Limited { api, hello, count_ };
 
 struct Metrics {
   Gauge connections;  // WebSocket sessions open
@@ -70,6 +74,9 @@ struct Metrics {
   std::array<Counter, static_cast<size_t>(CloseReason::count_)> disconnects;
   std::array<Counter, static_cast<size_t>(Err::count_)> errors;  // every error reported, by code
   std::array<std::array<Counter, kStatuses.size()>, static_cast<size_t>(ApiRoute::count_)> http;
+  std::array<Counter, static_cast<size_t>(Refused::count_)> connections_refused;
+  std::array<Counter, static_cast<size_t>(Limited::count_)> rate_limited;
+  Counter http_timeouts;  // requests not complete within --http-timeout-ms
 
   void count_http(ApiRoute r, int status);
 };
