@@ -1,7 +1,6 @@
 #include "core/limits.hpp"
 
 #include <chrono>
-#include <cstring>
 #include <functional>
 #include <random>
 
@@ -50,26 +49,17 @@ std::int64_t Rate::take(std::atomic<std::int64_t>& tat, std::int64_t now) const 
 }
 
 IpKey IpKey::of(const boost::asio::ip::address& a) {
-  IpKey k;
-  if (a.is_v4()) {
-    auto b = a.to_v4().to_bytes();
-    k.bytes[10] = k.bytes[11] = 0xff;  // as ::ffff:a.b.c.d, so both spellings count as one
-    std::memcpy(k.bytes.data() + 12, b.data(), 4);
-    return k;
-  }
+  if (a.is_v4()) return IpKey{a.to_v4().to_uint()};
   auto v6 = a.to_v6();
+  // ::ffff:a.b.c.d is a.b.c.d: both spellings count as one.
   if (v6.is_v4_mapped()) return of(boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6));
   auto b = v6.to_bytes();
-  std::memcpy(k.bytes.data(), b.data(), 8);  // the /64
-  return k;
+  std::uint64_t prefix = 0;
+  for (int i = 0; i < 8; ++i) prefix = prefix << 8 | b[i];
+  return IpKey{prefix};
 }
 
-std::size_t IpKeyHash::operator()(const IpKey& k) const {
-  std::uint64_t a, b;
-  std::memcpy(&a, k.bytes.data(), 8);
-  std::memcpy(&b, k.bytes.data() + 8, 8);
-  return mix(a ^ seed()) ^ mix(b + 0x9e3779b97f4a7c15ULL * (seed() | 1));
-}
+std::size_t IpKeyHash::operator()(const IpKey& k) const { return mix(k.value ^ seed()); }
 
 std::size_t detail::U64Hash::operator()(std::uint64_t k) const { return mix(k ^ seed()); }
 

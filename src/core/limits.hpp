@@ -56,10 +56,12 @@ class Rate {
   std::int64_t tolerance_ = 0;  // (burst - 1) intervals
 };
 
-// An address as the limits count it: IPv4 (also written v4-mapped in IPv6) as itself, IPv6 by
-// its /64 prefix, since one subscriber is commonly given a whole /64.
+// An address as the limits count it, in 8 bytes (it rides along with every connection): IPv4
+// (also written v4-mapped in IPv6) as itself, IPv6 by its /64 prefix, since one subscriber is
+// commonly given a whole /64. IPv4 fills the low 32 bits only, which no routable /64 does (only
+// the reserved ::/32, whose ::1 shares 0 with 0.0.0.0, never a peer).
 struct IpKey {
-  std::array<std::uint8_t, 16> bytes{};
+  std::uint64_t value = 0;
   static IpKey of(const boost::asio::ip::address& a);
   friend bool operator==(const IpKey&, const IpKey&) = default;
 };
