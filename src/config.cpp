@@ -124,6 +124,13 @@ std::string validate(const Config& c) {
   if (c.max_queue_bytes < c.max_message_bytes + 64)
     return "--max-queue-bytes must be larger than --max-message-bytes (one notification must fit)";
   if (c.max_batch < 1) return "--max-batch must be at least 1";
+  if (c.max_header_bytes < 1024 || c.max_header_bytes > 1024 * 1024)
+    return "--max-header-bytes must be from 1024 to 1048576";
+  if (c.http_timeout_ms < 100) return "--http-timeout-ms must be at least 100";
+  if (c.connect_rate_per_ip > 0 && c.connect_burst_per_ip < 1) return "--connect-burst-per-ip must be at least 1";
+  if (c.connect_rate_per_ip > 1000000 || c.api_rate_limit > 1000000 || c.hello_rate > 1000000)
+    return "rates (--connect-rate-per-ip, --api-rate-limit, --hello-rate) must be at most 1000000 per second";
+  if (c.hello_rate > 0 && c.hello_burst < 1) return "--hello-burst must be at least 1";
   if (c.threads > 256) return "--threads must be at most 256";
   if (c.instance_id.size() > 64 ||
       c.instance_id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=

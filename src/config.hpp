@@ -39,6 +39,15 @@ struct Config {
   std::uint32_t max_connections = 1000000;
   std::uint32_t max_queue_bytes = 1024 * 1024;
   std::uint32_t max_batch = 1000;
+  std::uint32_t max_header_bytes = 16 * 1024;
+  std::uint32_t http_timeout_ms = 30000;
+  std::uint32_t max_connections_per_ip = 1000;
+  std::uint32_t connect_rate_per_ip = 200;
+  std::uint32_t connect_burst_per_ip = 1000;
+  std::uint32_t api_rate_limit = 0;
+  std::uint32_t api_rate_burst = 0;
+  std::uint32_t hello_rate = 5;
+  std::uint32_t hello_burst = 10;
   std::string log_level = "info";
 
   unsigned effective_threads() const;
@@ -75,6 +84,15 @@ void for_each_option(Config& c, Visitor&& v) {
   v("max-connections", c.max_connections, "Client connections per instance; beyond it new ones are closed with 1013");
   v("max-queue-bytes", c.max_queue_bytes, "Outgoing bytes queued per connection; beyond it the client is closed with 1013");
   v("max-batch", c.max_batch, "Notifications per batch request");
+  v("max-header-bytes", c.max_header_bytes, "Largest HTTP request line and header; larger is answered 431");
+  v("http-timeout-ms", c.http_timeout_ms, "An HTTP request (or the upgrade) must arrive completely within this; an idle keep-alive connection is closed after it");
+  v("max-connections-per-ip", c.max_connections_per_ip, "Open TCP connections per client address (IPv6: per /64), HTTP and WebSocket; beyond it new ones are closed at accept (0 = no cap)");
+  v("connect-rate-per-ip", c.connect_rate_per_ip, "New TCP connections per second per client address (token bucket); beyond it they are closed at accept (0 = no limit)");
+  v("connect-burst-per-ip", c.connect_burst_per_ip, "Burst of --connect-rate-per-ip: connections one address may open at once");
+  v("api-rate-limit", c.api_rate_limit, "Service API requests per second per API key (per caller address when no key is set), token bucket; beyond it 429 (0 = no limit)");
+  v("api-rate-burst", c.api_rate_burst, "Burst of --api-rate-limit (0 = one second's worth)");
+  v("hello-rate", c.hello_rate, "Hellos per second per client id on this instance, token bucket; beyond it rate_limited and close 1013 (0 = no limit)");
+  v("hello-burst", c.hello_burst, "Burst of --hello-rate: hellos one client id may say at once");
   v("log-level", c.log_level, "trace, debug, info, warn, error or off");
 }
 

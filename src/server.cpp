@@ -13,6 +13,7 @@
 
 #include "api/http_session.hpp"
 #include "core/gateway.hpp"
+#include "core/limits.hpp"
 
 namespace herald {
 
@@ -78,15 +79,43 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
         });
         return;
       }
-      api::start_http_session(self->loop_, std::move(s), self->api_only_);
+      limits::IpSlot slot;
+      if (self->admit(s, slot)) api::start_http_session(self->loop_, std::move(s), self->api_only_, std::move(slot));
       self->accept();
     });
+  }
+
+  // The per-address limits, checked before anything is read: a refused connection costs one
+  // accept and one close (a reset, so that it leaves no TIME_WAIT behind here).
+  bool admit(tcp::socket& s, limits::IpSlot& slot) {
+    auto& table = loop_.gateway().limits().connections;
+    if (!table.on()) return true;
+    error_code ec;
+    auto peer = s.remote_endpoint(ec);
+    if (ec) return false;  // already gone
+    auto now = limits::now_ns();
+    auto verdict = table.admit(limits::IpKey::of(peer.address()), now, slot);
+    if (verdict == limits::ConnectionTable::Verdict::admitted) return true;
+    bool cap = verdict == limits::ConnectionTable::Verdict::over_cap;
+    loop_.metrics().connections_refused[static_cast<size_t>(cap ? Refused::per_ip_cap : Refused::per_ip_rate)].add();
+    if (now >= next_warn_ns_) {  // one line per 10 s per loop, not one per refusal
+      next_warn_ns_ = now + 10'000'000'000LL;
+      auto& cfg = loop_.gateway().config();
+      spdlog::warn("connection from {} refused: over {} (behind a proxy or NAT? see docs/operations.md)",
+                   peer.address().to_string(),
+                   cap ? "--max-connections-per-ip " + std::to_string(cfg.max_connections_per_ip)
+                       : "--connect-rate-per-ip " + std::to_string(cfg.connect_rate_per_ip));
+    }
+    s.set_option(asio::socket_base::linger(true, 0), ec);
+    s.close(ec);
+    return false;
   }
 
   Loop& loop_;
   tcp::acceptor acceptor_;
   asio::steady_timer retry_;
   bool api_only_;
+  std::int64_t next_warn_ns_ = 0;
 };
 
 std::vector<std::shared_ptr<Acceptor>> bind_all(Gateway& gw, const std::string& address, bool api_only,

@@ -25,9 +25,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
 constexpr auto kLinger = std::chrono::seconds(1);
-constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 
 bool header_has_token(std::string_view value, std::string_view token) {
   // Comma-separated, case-insensitive tokens ("keep-alive, Upgrade").
@@ -48,17 +46,18 @@ bool header_has_token(std::string_view value, std::string_view token) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Loop& loop, tcp::socket socket, bool api_only)
-      : loop_(loop), socket_(std::move(socket)), timer_(loop.io()), api_only_(api_only) {
+  HttpSession(Loop& loop, tcp::socket socket, bool api_only, limits::IpSlot slot)
+      : loop_(loop), socket_(std::move(socket)), timer_(loop.io()), slot_(std::move(slot)), api_only_(api_only) {
     error_code ec;
     auto peer = socket_.remote_endpoint(ec);
     loopback_ = !ec && peer.address().is_loopback();
+    if (!ec) peer_ = limits::IpKey::of(peer.address());
   }
 
   void read() {
     parser_.emplace();
     parser_->body_limit(loop_.gateway().config().max_body_bytes);
-    parser_->header_limit(kHeaderLimit);
+    parser_->header_limit(loop_.gateway().config().max_header_bytes);
     arm_timer();
     http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
       self->on_read(ec);
@@ -66,11 +65,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
  private:
+  // One bound for the whole request, not for the gap between bytes: a client that trickles its
+  // header (slowloris) is closed as surely as one that sends nothing.
   void arm_timer() {
-    timer_.expires_after(kRequestTimeout);
+    timer_.expires_after(std::chrono::milliseconds(loop_.gateway().config().http_timeout_ms));
     timer_.async_wait([self = weak_from_this()](error_code ec) {
       if (ec) return;
-      if (auto s = self.lock()) s->socket_.close(ec);
+      auto s = self.lock();
+      if (!s) return;
+      // An idle keep-alive connection closing after a complete request is no time-out.
+      if (!s->served_ || s->buffer_.size() > 0 || (s->parser_ && s->parser_->got_some()))
+        s->loop_.metrics().http_timeouts.add();
+      s->socket_.close(ec);
     });
   }
 
@@ -85,9 +91,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return reply(route, error_response(Err::body_too_large, "request body is over the limit"), true);
     }
     if (ec == http::error::header_limit)
-      return reply(ApiRoute::other, error_response(Err::bad_request, "request header is too large"), true);
+      return reply(ApiRoute::other, error_response(Err::header_too_large, "request header is over --max-header-bytes"), true);
     if (ec) return reply(ApiRoute::other, error_response(Err::bad_request, "malformed HTTP request"), true);
 
+    served_ = true;
     auto& req = parser_->get();
     auto target = std::string(req.target());
     auto path = std::string_view(target).substr(0, target.find('?'));
@@ -101,6 +108,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     r.body = std::move(req.body());
     r.authorization = std::string(req[http::field::authorization]);
     r.peer_is_loopback = loopback_;
+    r.peer = peer_;
     keep_alive_ = req.keep_alive();
     auto route = classify(r.method, r.target);
     timer_.cancel();
@@ -149,7 +157,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         // Bytes the client sent after its request belong to the WebSocket.
                         auto early = self->buffer_.data();
                         std::string_view bytes(static_cast<const char*>(early.data()), early.size());
-                        ws::Session::start(self->loop_, std::move(self->socket_), bytes, origin_ok);
+                        ws::Session::start(self->loop_, std::move(self->socket_), bytes, origin_ok,
+                                           std::move(self->slot_));
                       });
   }
 
@@ -199,17 +208,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   asio::steady_timer timer_;
+  limits::IpSlot slot_;
+  limits::IpKey peer_;
   bool api_only_;
+  bool served_ = false;  // a complete request arrived on this connection
   bool loopback_ = false;
   bool keep_alive_ = true;
 };
 
 }  // namespace
 
-void start_http_session(Loop& loop, tcp::socket socket, bool api_only) {
+void start_http_session(Loop& loop, tcp::socket socket, bool api_only, limits::IpSlot slot) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  std::make_shared<HttpSession>(loop, std::move(socket), api_only)->read();
+  std::make_shared<HttpSession>(loop, std::move(socket), api_only, std::move(slot))->read();
 }
 
 }  // namespace herald::api

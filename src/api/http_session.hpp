@@ -5,6 +5,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "core/limits.hpp"
+
 namespace herald {
 class Loop;
 }
@@ -12,6 +14,7 @@ class Loop;
 namespace herald::api {
 
 // api_only: this listener serves the service API and refuses WebSocket upgrades.
-void start_http_session(Loop& loop, boost::asio::ip::tcp::socket socket, bool api_only);
+// slot: the connection's place in its address's count, kept until the connection ends.
+void start_http_session(Loop& loop, boost::asio::ip::tcp::socket socket, bool api_only, limits::IpSlot slot = {});
 
 }  // namespace herald::api

@@ -98,6 +98,29 @@ std::optional<ServiceAuthFailure> auth_failure(Gateway& gw, const ApiRequest& re
   return std::nullopt;
 }
 
+// The key an authorized request presented (its bucket for --api-rate-limit): the credentials
+// after the scheme, spaces trimmed.
+std::string_view presented_key(std::string_view authorization) {
+  while (!authorization.empty() && authorization.back() == ' ') authorization.remove_suffix(1);
+  auto sp = authorization.rfind(' ');
+  return sp == std::string_view::npos ? authorization : authorization.substr(sp + 1);
+}
+
+// --api-rate-limit: answers 429 with Retry-After when the caller's bucket is empty.
+bool rate_limited(Gateway& gw, Loop& loop, const ApiRequest& req, std::function<void(ApiResponse)>& respond) {
+  auto& rate = gw.limits().api;
+  if (!rate.on()) return false;
+  auto now = limits::now_ns();
+  auto wait = gw.api_keys().empty() ? rate.take_address(req.peer, now)
+                                    : rate.take_key(presented_key(req.authorization), now);
+  if (wait == 0) return false;
+  loop.metrics().rate_limited[static_cast<size_t>(Limited::api)].add();
+  auto r = error(Err::rate_limited, "over --api-rate-limit; retry after Retry-After seconds");
+  r.headers.emplace_back("Retry-After", std::to_string(limits::retry_after_s(wait)));
+  respond(std::move(r));
+  return true;
+}
+
 // ---- notify --------------------------------------------------------------------------------
 
 struct ParsedNotify {
@@ -357,6 +380,7 @@ void handle(Gateway& gw, Loop& loop, ApiRequest req, std::function<void(ApiRespo
   } else if (!req.peer_is_loopback) {
     return respond(error(Err::forbidden, "no --api-key is set, so the API answers loopback callers only"));
   }
+  if (rate_limited(gw, loop, req, respond)) return;
 
   std::string cid;
   std::string_view suffix;

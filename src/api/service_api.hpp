@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/limits.hpp"
 #include "core/metrics.hpp"
 
 namespace herald {
@@ -24,6 +25,7 @@ struct ApiRequest {
   std::string body;
   std::string authorization;  // the Authorization header, if any
   bool peer_is_loopback = false;
+  limits::IpKey peer;  // the caller's address, for --api-rate-limit without keys
 };
 
 struct ApiResponse {

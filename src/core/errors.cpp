@@ -17,6 +17,8 @@ constexpr std::array<ErrInfo, static_cast<size_t>(Err::count_)> kTable{{
     {"not_found", 404, 0},
     {"method_not_allowed", 405, 0},
     {"body_too_large", 413, 0},
+    {"header_too_large", 431, 0},
+    {"rate_limited", 429, 1013},
     {"hello_required", 0, 1008},
     {"duplicate_hello", 0, 1008},
     {"unknown_type", 0, 1008},

@@ -22,6 +22,8 @@ enum class Err {
   not_found,
   method_not_allowed,
   body_too_large,
+  header_too_large,
+  rate_limited,  // also on client sockets (hello rate)
   // client socket
   hello_required,
   duplicate_hello,

@@ -17,6 +17,7 @@
 #include "core/api_keys.hpp"
 #include "core/errors.hpp"
 #include "core/jwt.hpp"
+#include "core/limits.hpp"
 #include "core/loop.hpp"
 #include "engine/engine.hpp"
 
@@ -62,6 +63,9 @@ class Gateway {
   bool draining() const { return draining_.load(); }
   void set_draining() { draining_ = true; }
 
+  // The abuse limiters, shared by all loops.
+  limits::Limits& limits() { return limits_; }
+
   // Client connections across all loops, for --max-connections.
   std::atomic<std::int64_t>& connection_count() { return connections_; }
 
@@ -85,6 +89,7 @@ class Gateway {
   void on_instance_message(engine::InstanceMessage msg);
 
   Config config_;
+  limits::Limits limits_{config_};
   std::unique_ptr<engine::Engine> engine_;
   std::string instance_id_;
   std::string boot_;  // random per process: a session id is never reused, even across restarts

@@ -107,6 +107,21 @@ std::string render_prometheus(const std::vector<const Metrics*>& loops, const En
          std::string("kind=\"service\",reason=\"") +
              service_auth_failure_name(static_cast<ServiceAuthFailure>(f)) + '"',
          sum(loops, [f](auto& m) { return m.service_auth_failures[f].get(); }));
+  head("herald_connections_refused_total", "counter",
+       "TCP connections closed at accept by a per-address limit, by reason.");
+  static const char* refused[] = {"per_ip_cap", "per_ip_rate"};
+  for (size_t r = 0; r < static_cast<size_t>(Refused::count_); ++r)
+    line("herald_connections_refused_total", std::string("reason=\"") + refused[r] + '"',
+         sum(loops, [r](auto& m) { return m.connections_refused[r].get(); }));
+  head("herald_rate_limited_total", "counter",
+       "Refused by a rate limit: service API requests (429) and hellos (1013), by kind.");
+  static const char* kinds[] = {"api", "hello"};
+  for (size_t k = 0; k < static_cast<size_t>(Limited::count_); ++k)
+    line("herald_rate_limited_total", std::string("kind=\"") + kinds[k] + '"',
+         sum(loops, [k](auto& m) { return m.rate_limited[k].get(); }));
+  head("herald_http_timeouts_total", "counter",
+       "HTTP connections closed because a request was not complete within --http-timeout-ms.");
+  line("herald_http_timeouts_total", "", sum(loops, [](auto& m) { return m.http_timeouts.get(); }));
 
   head("herald_engine_ready", "gauge", "1 when the engine can store.");
   line("herald_engine_ready", "", engine.ready ? 1 : 0);

@@ -60,7 +60,11 @@ const char* route_name(ApiRoute r);
 enum class ServiceAuthFailure { missing, wrong, count_ };
 const char* service_auth_failure_name(ServiceAuthFailure f);
 
-inline constexpr std::array<int, 13> kStatuses{101, 200, 202, 400, 401, 403, 404, 405, 413, 426, 429, 500, 503};
+inline constexpr std::array<int, 14> kStatuses{101, 200, 202, 400, 401, 403, 404, 405, 413, 426, 429, 431, 500, 503};
+
+// Abuse limits (core/limits.hpp): why a connection was closed at accept, what was rate limited.
+enum class Refused { per_ip_cap, per_ip_rate, count_ };
+enum class Limited { api, hello, count_ };
 
 struct Metrics {
   Gauge connections;  // WebSocket sessions open
@@ -77,6 +81,9 @@ struct Metrics {
   std::array<std::array<Counter, kStatuses.size()>, static_cast<size_t>(ApiRoute::count_)> http;
   std::array<Counter, static_cast<size_t>(jwt::Failure::count_)> client_auth_failures;
   std::array<Counter, static_cast<size_t>(ServiceAuthFailure::count_)> service_auth_failures;
+  std::array<Counter, static_cast<size_t>(Refused::count_)> connections_refused;
+  std::array<Counter, static_cast<size_t>(Limited::count_)> rate_limited;
+  Counter http_timeouts;  // requests not complete within --http-timeout-ms
 
   void count_http(ApiRoute r, int status);
 };

@@ -28,8 +28,10 @@ const std::shared_ptr<const std::string>& ping_frame() {
 }
 }  // namespace
 
-void Session::start(Loop& loop, asio::ip::tcp::socket socket, std::string_view early, bool origin_allowed) {
+void Session::start(Loop& loop, asio::ip::tcp::socket socket, std::string_view early, bool origin_allowed,
+                    limits::IpSlot slot) {
   auto s = std::make_shared<Session>(loop, std::move(socket));
+  s->slot_ = std::move(slot);
   s->counter_ = loop.add(s);
   s->begin(early, origin_allowed);
 }
@@ -192,6 +194,12 @@ void Session::handle_hello(ClientMessage&& m) {
       refuse_client(*result.failure, m.client_id, result.reason);
       return;
     }
+  }
+  // --hello-rate: a client id in a reconnect loop must not hammer the engine.
+  if (gw.limits().hello.take(m.client_id, limits::now_ns()) > 0) {
+    loop_.metrics().rate_limited[static_cast<size_t>(Limited::hello)].add();
+    fail(Err::rate_limited, "too many hellos for this client id: reconnect with backoff", CloseReason::protocol_error);
+    return;
   }
   client_id_ = std::move(m.client_id);
   legacy_ = m.kind == ClientMessage::Kind::legacy_hello;
@@ -534,6 +542,7 @@ void Session::finish() {
   std::vector<OutFrame>().swap(out_);
   out_head_ = out_offset_ = out_bytes_ = 0;
   loop_.remove(counter_);
+  slot_.reset();
   loop_.metrics().connections.add(-1);
   --loop_.gateway().connection_count();
   if (!helloed_) return;

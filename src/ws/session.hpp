@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/limits.hpp"
 #include "core/metrics.hpp"
 #include "core/peer.hpp"
 #include "core/protocol.hpp"
@@ -35,8 +36,9 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   // `early` holds bytes the client sent right after its upgrade request.
   // origin_allowed false: the browser page's Origin is not in --allowed-origins; the session
   // only says so (bad_origin, 1008) and closes, so a client library knows not to retry.
+  // slot: the connection's place in its address's count (--max-connections-per-ip).
   static void start(Loop& loop, boost::asio::ip::tcp::socket socket, std::string_view early,
-                    bool origin_allowed = true);
+                    bool origin_allowed = true, limits::IpSlot slot = {});
 
   Session(Loop& loop, boost::asio::ip::tcp::socket socket);
   ~Session() override;
@@ -114,6 +116,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   std::size_t out_offset_ = 0;  // bytes of out_[out_head_] already written
   std::size_t out_bytes_ = 0;   // bytes queued and not yet written
   boost::asio::ip::tcp::endpoint remote_;
+  limits::IpSlot slot_;  // given back when the session ends
   State state_ = State::awaiting_hello;
   CloseReason reason_ = CloseReason::client_closed;
   bool legacy_ = false;

@@ -133,6 +133,8 @@ class Herald:
         if not ready:
             self.proc.kill()
             self.proc.wait(5)
+            for t in self._threads:  # read what it said to the end before quoting it
+                t.join(5)
             self.stopped = True
             raise AssertionError(f"herald did not start ({' '.join(self.args)}), rc={self.proc.returncode}\n"
                                  + self.stderr_tail())

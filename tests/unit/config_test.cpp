@@ -97,7 +97,7 @@ TEST_F(ConfigTest, OptionsAreUniqueAndDocumented) {
     for (char ch : s) EXPECT_TRUE(std::islower(static_cast<unsigned char>(ch)) || ch == '-') << s;
     EXPECT_GT(std::string(help).size(), 10u) << s << " needs a real description";
   });
-  EXPECT_EQ(n, 29);
+  EXPECT_EQ(n, 38);
 }
 
 TEST_F(ConfigTest, DesignOptionsAllExist) {
@@ -129,6 +129,14 @@ TEST_F(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(v["max-message-bytes"], "65536");   // client frames up to 64 KiB
   EXPECT_EQ(v["max-body-bytes"], "1048576");    // HTTP bodies up to 1 MiB
   EXPECT_EQ(v["log-level"], "info");
+  EXPECT_EQ(v["max-header-bytes"], "16384");
+  EXPECT_EQ(v["http-timeout-ms"], "30000");
+  EXPECT_EQ(v["max-connections-per-ip"], "1000");
+  EXPECT_EQ(v["connect-rate-per-ip"], "200");
+  EXPECT_EQ(v["connect-burst-per-ip"], "1000");
+  EXPECT_EQ(v["api-rate-limit"], "0");  // off: services are authenticated
+  EXPECT_EQ(v["hello-rate"], "5");
+  EXPECT_EQ(v["hello-burst"], "10");
   EXPECT_EQ(validate(c), "") << "the defaults must be valid";
 }
 
@@ -330,6 +338,12 @@ TEST_F(ConfigTest, ValidateRejects) {
       {"max-body-bytes", [](Config& c) { c.max_body_bytes = 255; }, "--max-body-bytes"},
       {"max-queue-bytes", [](Config& c) { c.max_queue_bytes = 4095; }, "--max-queue-bytes"},
       {"max-batch", [](Config& c) { c.max_batch = 0; }, "--max-batch"},
+      {"max-header-bytes small", [](Config& c) { c.max_header_bytes = 1023; }, "--max-header-bytes"},
+      {"max-header-bytes large", [](Config& c) { c.max_header_bytes = 1024 * 1024 + 1; }, "--max-header-bytes"},
+      {"http-timeout", [](Config& c) { c.http_timeout_ms = 99; }, "--http-timeout-ms"},
+      {"connect burst", [](Config& c) { c.connect_burst_per_ip = 0; }, "--connect-burst-per-ip"},
+      {"hello burst", [](Config& c) { c.hello_burst = 0; }, "--hello-burst"},
+      {"api rate too high", [](Config& c) { c.api_rate_limit = 1000001; }, "--api-rate-limit"},
       {"threads", [](Config& c) { c.threads = 257; }, "--threads"},
       {"short api key", [](Config& c) { c.api_keys = {"key-long-enough", "short"}; }, "--api-key"},
       {"instance-id with ':'", [](Config& c) { c.instance_id = "a:b"; }, "--instance-id"},
