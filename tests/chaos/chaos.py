@@ -214,9 +214,13 @@ class WsConn(asyncio.Protocol):
         self.abandoned = False
         self.welcome = asyncio.get_running_loop().create_future()
         self.lost = asyncio.get_running_loop().create_future()
+        client.conns += 1
+        self.no = client.conns
 
     def connection_made(self, transport):
         self.transport = transport
+        # The current connection from now on: its first frames can come before connect() resumes.
+        self.client.conn = self
         key = base64.b64encode(os.urandom(16)).decode()
         transport.write((f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
                          f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -274,6 +278,8 @@ class WsConn(asyncio.Protocol):
             if op == 0x1:
                 if not self.abandoned:
                     self.client.on_frame(self, json.loads(payload))
+                else:
+                    self.client.trace("ignored (abandoned)", self.no, payload[:80])
             elif op == 0x9:  # ping
                 if not self.close_sent and not self.transport.is_closing():
                     self.transport.write(client_frame(0xA, payload))
@@ -288,6 +294,7 @@ class WsConn(asyncio.Protocol):
                 self.client.runner.count("unexpected_frames")
 
     def connection_lost(self, exc):
+        self.client.trace("lost", self.no, self.close_code)
         if not self.welcome.done():
             self.welcome.set_result(None)
         if not self.lost.done():
@@ -310,11 +317,16 @@ class Client:
         self.acked_on_conn = None
         self.wake = None          # resolved by the runner to end a wait early (phase change)
         self.settled = False      # welcomed once the final phase began
+        self.conns = 0
+        self.log = []             # what happened to this client, printed when it loses one
         # poster side
         self.next_s = 0
         self.posting = False
         self.accepted = []        # [(s, id)] answered 202, in s order
-        self.refused = 0
+        self.refused = {}         # s → 503 or None (connection error): never promised
+
+    def trace(self, *what):
+        self.log.append((round(time.time(), 3),) + what)
 
     # frames of the current connection
     def on_upgraded(self, conn):
@@ -323,16 +335,20 @@ class Client:
             hello["last_id"] = self.newest_str
         elif self.newest_str:
             self.runner.count("hellos_without_last_id")
+        self.trace("hello", conn.no, hello.get("last_id"))
         conn.send_json(hello)
 
     def on_frame(self, conn, m):
         t = m.get("type")
         if t == "welcome":
+            self.trace("welcome", conn.no, m.get("instance"), m.get("session"))
             if not conn.welcome.done():
                 conn.welcome.set_result(m)
             return
         if t == "error":
-            self.runner.count("error_" + str(m.get("code")))
+            self.trace("error", conn.no, m.get("code"))
+            if not self.runner.stopping:
+                self.runner.count("error_" + str(m.get("code")))
             if m.get("code") in ("unknown_ack_id", "bad_request", "unknown_type", "hello_required",
                                  "duplicate_hello", "websocket_protocol", "invalid_utf8"):
                 self.runner.protocol_errors.append((self.cid, m))
@@ -340,33 +356,40 @@ class Client:
         if t != "notification":
             self.runner.count("unexpected_messages")
             return
-        if conn is not self.conn:
-            return  # a connection the client has already given up on
         i = m["id"]
+        data = m.get("data")
+        s = data.get("s") if isinstance(data, dict) else None
+        if conn is not self.conn:
+            self.trace("n", conn.no, i, s, "ignored (not current)")
+            return  # a connection the client has already given up on
         k = id_key(i)
         self.runner.received += 1
         if k in self.seen:
             self.duplicates += 1
+            verdict = "dup"
         elif self.newest is not None and k < self.newest:
             # Older than one already processed and never seen: it was skipped, then came late.
             self.order_violations.append(("late", i, self.newest_str))
+            verdict = "LATE"
         else:
             self.newest, self.newest_str = k, i
             self.seen.add(k)
-            data = m.get("data")
-            self.processed.append((k, data.get("s") if isinstance(data, dict) else None))
-        if random.random() < self.runner.args.ack_prob:
+            self.processed.append((k, s))
+            verdict = "new"
+        ack = random.random() < self.runner.args.ack_prob
+        self.trace("n", conn.no, i, s, verdict + (" acked" if ack else ""))
+        if ack:
             conn.send_json({"type": "ack", "id": i})
 
     async def connect(self, inst):
         loop = asyncio.get_running_loop()
+        self.trace("connect", inst.iid, inst.port)
         try:
             _, conn = await asyncio.wait_for(loop.create_connection(lambda: WsConn(self, inst.port), "127.0.0.1",
                                                                     inst.port), 5)
         except (OSError, asyncio.TimeoutError):
             self.runner.count("connect_failures")
             return None
-        self.conn = conn
         try:
             w = await asyncio.wait_for(asyncio.shield(conn.welcome), 10)
         except asyncio.TimeoutError:
@@ -428,6 +451,7 @@ class Client:
                 self.conn = None
                 continue
             how = random.random()
+            self.trace("leave", conn.no, "blip" if how < 0.2 else "abort" if how < 0.4 else "close")
             if how < 0.2:
                 r.count("blips")
                 conn.abandoned = True
@@ -596,6 +620,7 @@ class Runner:
             self.sent += 1
             body = json.dumps({"client_id": c.cid, "data": {"s": s}}).encode()
             status = None
+            payload = b""
             try:
                 if inst is None:
                     raise OSError("no instance up")
@@ -614,19 +639,20 @@ class Runner:
                         conns.pop(key, None)
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
                 self.count("post_" + type(e).__name__)
+            c.trace("post", s, status, payload[:40] if status else None, inst.iid if inst else None)
             if status == 202:
                 self.accepted += 1
                 c.accepted.append((s, json.loads(payload)["id"]))
             elif status == 503:
                 self.refused_503 += 1
-                c.refused += 1
+                c.refused[s] = 503
             elif status is None:
                 self.refused_conn += 1
-                c.refused += 1
+                c.refused[s] = None
             else:
                 self.other_status += 1
                 self.count(f"post_status_{status}")
-                c.refused += 1
+                c.refused[s] = status
             idle.append(c)
         for hc in conns.values():
             hc.close()
@@ -759,8 +785,9 @@ class Runner:
         d = self.args.duration
         modes = ["same", "port", "new", "same", "port", "same"]
         kills = max(0, self.args.kills)
-        at = [d * (k + 1) / (kills + 2) for k in range(kills + 1)]  # one slot for Redis
-        redis_slot = len(at) // 2
+        slots = kills + (1 if self.args.redis_kill else 0)
+        at = [d * (k + 1) / (slots + 1) for k in range(slots)]
+        redis_slot = len(at) // 2 if self.args.redis_kill else -1
         plan = []
         m = 0
         for k, t in enumerate(at):
@@ -777,7 +804,7 @@ class Runner:
         lost = delivered = dups = 0
         order = []
         id_order = []
-        unconfirmed = 0
+        unconfirmed = after_503 = 0
         lost_examples = []
         for c in self.clients:
             acc_ids = [id_key(i) for _, i in c.accepted]
@@ -792,7 +819,14 @@ class Runner:
                     lost += 1
                     if len(lost_examples) < 10:
                         lost_examples.append({"client": c.cid, "s": s, "id": i})
-            unconfirmed += sum(1 for k in c.seen if k not in acc)
+            for k, s in c.processed:
+                if k not in acc:
+                    # Received, but its post was refused: a connection error leaves the outcome
+                    # unknown; a 503 says "nothing was stored" and should never come to this.
+                    if c.refused.get(s) == 503:
+                        after_503 += 1
+                    else:
+                        unconfirmed += 1
             dups += c.duplicates
             order += [(c.cid,) + v for v in c.order_violations]
             # The 202'd ones, in the order processed, have increasing sequence numbers.
@@ -808,7 +842,8 @@ class Runner:
             "delivered": delivered, "lost": lost, "duplicates": dups,
             "order_violations": len(order) + len(id_order),
             "stuck_until_reconnect": stuck, "stuck_clients": stuck_clients,
-            "received_frames": self.received, "delivered_unconfirmed": unconfirmed,
+            "received_frames": self.received, "delivered_after_connection_error": unconfirmed,
+            "delivered_after_503": after_503,
             "protocol_errors": len(self.protocol_errors), "crashes": len(self.crashes),
             "unclean_exits": len(self.unclean_exits),
             "instance_kills": sum(1 for e in self.events if e["what"].startswith("kill -9 herald")),
@@ -827,6 +862,17 @@ class Runner:
             log("FAILED")
             for e in lost_examples:
                 log("lost:", e)
+            traced = set()
+            with open(os.path.join(self.workdir, "lost-clients.txt"), "w") as f:
+                for e in lost_examples:
+                    if e["client"] in traced:
+                        continue
+                    traced.add(e["client"])
+                    c = next(c for c in self.clients if c.cid == e["client"])
+                    f.write(f"== {c.cid} lost {c.missing()}\n")
+                    for t in c.log:
+                        f.write(repr(t) + "\n")
+            log("traces of clients that lost one:", os.path.join(self.workdir, "lost-clients.txt"))
             for o in order[:10]:
                 log("order:", o)
             for cid in id_order[:5]:
@@ -846,6 +892,7 @@ def main():
     p.add_argument("--rate", type=float, default=400, help="notifications posted per second")
     p.add_argument("--duration", type=float, default=100, help="seconds of chaos")
     p.add_argument("--kills", type=int, default=5, help="instance kills (plus one while Redis is down)")
+    p.add_argument("--redis-kill", type=int, default=1, help="1: kill Redis once (0: never)")
     p.add_argument("--threads", type=int, default=2, help="event loops per herald")
     p.add_argument("--posters", type=int, default=48, help="concurrent service connections")
     p.add_argument("--post-timeout", type=float, default=10.0)
