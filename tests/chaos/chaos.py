@@ -80,6 +80,7 @@ class Instance:
         self.log_path = None
         self.killed = False  # killed on purpose: its exit is expected
         self.generation = 0
+        self.heartbeat_ms = 20000
 
     async def start(self, port=None, timeout=15.0):
         if port is not None:
@@ -90,7 +91,7 @@ class Instance:
         self.log_path = os.path.join(self.workdir, f"herald-{self.iid}-{self.generation}.log")
         args = [herald_bin(), "--listen", f"127.0.0.1:{self.want_port}", "--engine", "redis",
                 "--redis-url", self.redis_url, "--instance-id", self.iid, "--threads", str(self.threads),
-                "--drain-ms", "0"]
+                "--drain-ms", "0", "--heartbeat-ms", str(self.heartbeat_ms)]
         with open(self.log_path, "wb") as err:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                          preexec_fn=_die_with_parent)
@@ -333,6 +334,12 @@ class Client:
         hello = {"type": "hello", "client_id": self.cid}
         if self.newest_str and (self.runner.phase != "chaos" or random.random() >= self.runner.args.forget):
             hello["last_id"] = self.newest_str
+            if random.random() < self.runner.args.lie:
+                # The verifier's own check: a last_id ahead of what was processed acks (and so
+                # deletes) notifications never seen; this run must then fail with lost > 0.
+                ms, seq = self.newest
+                hello["last_id"] = f"{ms + 2000}-{seq}"
+                self.runner.count("lies")
         elif self.newest_str:
             self.runner.count("hellos_without_last_id")
         self.trace("hello", conn.no, hello.get("last_id"))
@@ -437,7 +444,17 @@ class Client:
                 if r.phase == "final" and born != "final":
                     break  # the final round: everyone reconnects once, cleanly
                 if r.phase == "chaos" and loop.time() >= leave_at:
-                    break
+                    if random.random() >= a.freeze:
+                        break
+                    # A frozen tab: reads nothing for a while (pongs included), then goes on
+                    # with what the kernel kept, on this connection if it still lives.
+                    r.count("freezes")
+                    self.trace("freeze", conn.no)
+                    conn.transport.pause_reading()
+                    await self.wait([], random.uniform(0.5, 3.0 * a.heartbeat_ms / 1000))
+                    if not conn.transport.is_closing():
+                        conn.transport.resume_reading()
+                    leave_at = loop.time() + random.expovariate(1.0 / a.mean_session_s)
             if r.stopping:
                 break
             if conn.lost.done():
@@ -473,7 +490,7 @@ class Client:
             self.conn.abort()
 
     def missing(self):
-        return [i for _, i in self.accepted if id_key(i) not in self.seen]
+        return [i for _, i, _, _ in self.accepted if id_key(i) not in self.seen]
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -514,6 +531,7 @@ class Runner:
 
     async def start_instance(self, iid, port=0):
         inst = self.instances.get(iid) or Instance(iid, self.redis.url, self.workdir, self.args.threads)
+        inst.heartbeat_ms = self.args.heartbeat_ms
         self.instances[iid] = inst
         for attempt in range(20):
             try:
@@ -618,6 +636,7 @@ class Runner:
             s = c.next_s
             c.next_s += 1
             self.sent += 1
+            t_sent = time.monotonic()
             body = json.dumps({"client_id": c.cid, "data": {"s": s}}).encode()
             status = None
             payload = b""
@@ -642,7 +661,7 @@ class Runner:
             c.trace("post", s, status, payload[:40] if status else None, inst.iid if inst else None)
             if status == 202:
                 self.accepted += 1
-                c.accepted.append((s, json.loads(payload)["id"]))
+                c.accepted.append((s, json.loads(payload)["id"], t_sent, time.monotonic()))
             elif status == 503:
                 self.refused_503 += 1
                 c.refused[s] = 503
@@ -707,7 +726,9 @@ class Runner:
         watcher = asyncio.create_task(self.watch_processes())
 
         self.clients = [Client(self, n) for n in range(a.clients)]
-        self.idle = list(self.clients)
+        # One entry per post a client may have in flight: with more than one, a client's
+        # notifications race each other through different instances.
+        self.idle = [c for c in self.clients for _ in range(a.inflight)]
         tasks = []
         for i, c in enumerate(self.clients):
             tasks.append(asyncio.create_task(c.life()))
@@ -807,12 +828,20 @@ class Runner:
         unconfirmed = after_503 = 0
         lost_examples = []
         for c in self.clients:
-            acc_ids = [id_key(i) for _, i in c.accepted]
-            # The engine: a client's 202'd ids increase in the order they were posted.
-            if any(x >= y for x, y in zip(acc_ids, acc_ids[1:])):
-                id_order.append(c.cid)
-            acc = set(acc_ids)
-            for s, i in c.accepted:
+            # The engine: a notification posted after another one was answered 202 has a greater id.
+            by_sent = sorted(c.accepted, key=lambda x: x[2])
+            answered_max = None  # the greatest id answered before the post being looked at was sent
+            done = sorted(c.accepted, key=lambda x: x[3])
+            j = 0
+            for s, i, t_sent, _ in by_sent:
+                while j < len(done) and done[j][3] < t_sent:
+                    k = id_key(done[j][1])
+                    answered_max = k if answered_max is None or k > answered_max else answered_max
+                    j += 1
+                if answered_max is not None and id_key(i) <= answered_max:
+                    id_order.append((c.cid, s, i))
+            acc = {id_key(i): s for s, i, _, _ in c.accepted}
+            for s, i, _, _ in c.accepted:
                 if id_key(i) in c.seen:
                     delivered += 1
                 else:
@@ -829,10 +858,13 @@ class Runner:
                         unconfirmed += 1
             dups += c.duplicates
             order += [(c.cid,) + v for v in c.order_violations]
-            # The 202'd ones, in the order processed, have increasing sequence numbers.
-            seqs = [s for k, s in c.processed if k in acc]
-            if any(x >= y for x, y in zip(seqs, seqs[1:])):
-                order.append((c.cid, "sequence", seqs))
+            # A 202'd one is processed after every 202'd one answered before it was posted (with
+            # one post in flight per client: the sequence numbers increase).
+            t_of = {s: (t_sent, t_ans) for s, _, t_sent, t_ans in c.accepted}
+            seen_s = [s for k, s in c.processed if k in acc]
+            for x, y in zip(seen_s, seen_s[1:]):
+                if t_of[y][1] < t_of[x][0]:
+                    order.append((c.cid, "sequence", x, y))
         wall = time.monotonic() - T0
         figures = {
             "sent": self.sent, "accepted": self.accepted,
@@ -855,7 +887,8 @@ class Runner:
         line = {"scenario": "chaos", "ok": self.ok,
                 "params": {"clients": a.clients, "rate_per_s": a.rate, "duration_s": a.duration,
                            "instances": 3, "threads": a.threads, "kills": a.kills,
-                           "mean_session_s": a.mean_session_s, "ack_prob": a.ack_prob, "forget": a.forget,
+                           "mean_session_s": a.mean_session_s, "inflight": a.inflight,
+                           "freeze": a.freeze, "heartbeat_ms": a.heartbeat_ms, "ack_prob": a.ack_prob, "forget": a.forget,
                            "seed": a.seed},
                 "figures": figures, "chaos_s": round(chaos_s, 1), "wall_s": round(wall, 1)}
         if not self.ok:
@@ -875,8 +908,8 @@ class Runner:
             log("traces of clients that lost one:", os.path.join(self.workdir, "lost-clients.txt"))
             for o in order[:10]:
                 log("order:", o)
-            for cid in id_order[:5]:
-                log("ids not increasing in posting order:", cid)
+            for e in id_order[:5]:
+                log("id not above one answered 202 before it was posted:", e)
             for p in self.protocol_errors[:10]:
                 log("protocol error:", p)
             for x in self.crashes + self.unclean_exits:
@@ -897,6 +930,12 @@ def main():
     p.add_argument("--posters", type=int, default=48, help="concurrent service connections")
     p.add_argument("--post-timeout", type=float, default=10.0)
     p.add_argument("--mean-session-s", type=float, default=8.0, help="mean life of a client connection")
+    p.add_argument("--inflight", type=int, default=2, help="posts a client may have in flight at once")
+    p.add_argument("--freeze", type=float, default=0.15,
+                   help="share of connections that stop reading for up to 3 heartbeats, then go on")
+    p.add_argument("--heartbeat-ms", type=int, default=2000, help="the heralds' --heartbeat-ms")
+    p.add_argument("--lie", type=float, default=0.0,
+                   help="self-check of the verifier: share of hellos whose last_id is 2 s ahead (must fail)")
     p.add_argument("--ack-prob", type=float, default=0.7)
     p.add_argument("--forget", type=float, default=0.1, help="share of reconnects without last_id")
     p.add_argument("--settle-s", type=float, default=30.0, help="bound of each settle step")
