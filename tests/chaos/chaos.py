@@ -213,6 +213,7 @@ class WsConn(asyncio.Protocol):
         self.close_code = None
         self.close_sent = False
         self.abandoned = False
+        self.where = None  # (instance, session) from the welcome
         self.welcome = asyncio.get_running_loop().create_future()
         self.lost = asyncio.get_running_loop().create_future()
         client.conns += 1
@@ -349,6 +350,7 @@ class Client:
         t = m.get("type")
         if t == "welcome":
             self.trace("welcome", conn.no, m.get("instance"), m.get("session"))
+            conn.where = (m.get("instance"), m.get("session"))
             if not conn.welcome.done():
                 conn.welcome.set_result(m)
             return
@@ -383,7 +385,7 @@ class Client:
             self.seen.add(k)
             self.processed.append((k, s))
             verdict = "new"
-        ack = random.random() < self.runner.args.ack_prob
+        ack = self.runner.phase == "final" or random.random() < self.runner.args.ack_prob
         self.trace("n", conn.no, i, s, verdict + (" acked" if ack else ""))
         if ack:
             conn.send_json({"type": "ack", "id": i})
@@ -781,7 +783,9 @@ class Runner:
         self.wake_all()
         await self.wait_until(lambda: all(c.settled for c in self.clients), a.settle_s)
         await self.wait_until(lambda: self.missing_total() == 0, a.settle_s)
-        self.note("final reconnect done; verifying")
+        self.note("final reconnect done; checking every client's status")
+        status_figures = await self.check_status()
+        self.note(f"status: {status_figures}; verifying")
         self.stopping = True
         self.wake_all()
         watcher.cancel()
@@ -799,7 +803,7 @@ class Runner:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        return self.verify(stuck, stuck_clients, chaos_s)
+        return self.verify(stuck, stuck_clients, chaos_s, status_figures)
 
     def plan(self):
         """(seconds into the chaos, action): instance kills spread over the run, Redis once."""
@@ -820,7 +824,61 @@ class Runner:
                 plan.append((t, lambda mode=mode: self.chaos_kill_restart(mode, random.uniform(0.3, 2.5))))
         return plan
 
-    def verify(self, stuck, stuck_clients, chaos_s):
+    async def check_status(self):
+        """GET /v1/clients/{id} of every client once all are back: online, on the instance and
+        session its last welcome named (the route survived the chaos and points at the live
+        session), and nothing pending (its last_id and acks trimmed the inbox). Acks are in
+        flight for a moment, so a mismatch is looked at again for a few seconds."""
+        todo = list(self.clients)
+        last = {}
+        deadline = time.monotonic() + 10
+
+        async def worker(queue):
+            conns = {}
+            while queue:
+                c = queue.pop()
+                inst = self.pick_instance()
+                hc = conns.get(inst.iid)
+                try:
+                    if hc is None or hc.writer is None:
+                        hc = conns[inst.iid] = HttpConn(inst.port)
+                        await asyncio.wait_for(hc.open(), 5)
+                    st, body = await asyncio.wait_for(hc.request("GET", f"/v1/clients/{c.cid}"), 5)
+                    last[c.cid] = (st, json.loads(body) if st == 200 else body)
+                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
+                    last[c.cid] = (None, repr(e))
+                    hc.close()
+            for hc in conns.values():
+                hc.close()
+
+        def bad(c):
+            st, b = last.get(c.cid, (None, None))
+            want = c.conn.where if c.conn is not None else None
+            return (st != 200 or not b.get("online") or want is None
+                    or (b.get("instance"), b.get("session")) != want or b.get("pending") != 0)
+
+        while todo:
+            queue = list(todo)
+            await asyncio.gather(*(worker(queue) for _ in range(16)))
+            todo = [c for c in todo if bad(c)]
+            if not todo or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        route_bad = pending_left = 0
+        for c in todo:
+            st, b = last.get(c.cid, (None, None))
+            want = c.conn.where if c.conn is not None else None
+            if st != 200 or not b.get("online") or (b.get("instance"), b.get("session")) != want:
+                route_bad += 1
+                if route_bad <= 5:
+                    log("status of", c.cid, "is", st, b, "but its connection is", want)
+            elif b.get("pending") != 0:
+                pending_left += 1
+                if pending_left <= 5:
+                    log("status of", c.cid, "has pending", b.get("pending"))
+        return {"route_mismatches": route_bad, "pending_left": pending_left}
+
+    def verify(self, stuck, stuck_clients, chaos_s, status_figures):
         a = self.args
         lost = delivered = dups = 0
         order = []
@@ -876,6 +934,7 @@ class Runner:
             "stuck_until_reconnect": stuck, "stuck_clients": stuck_clients,
             "received_frames": self.received, "delivered_after_connection_error": unconfirmed,
             "delivered_after_503": after_503,
+            **status_figures,
             "protocol_errors": len(self.protocol_errors), "crashes": len(self.crashes),
             "unclean_exits": len(self.unclean_exits),
             "instance_kills": sum(1 for e in self.events if e["what"].startswith("kill -9 herald")),
@@ -883,6 +942,7 @@ class Runner:
             **{k: v for k, v in sorted(self.counts.items())},
         }
         self.ok = (lost == 0 and not order and not id_order and not self.protocol_errors and not self.crashes
+                   and status_figures["route_mismatches"] == 0
                    and not self.unclean_exits)
         line = {"scenario": "chaos", "ok": self.ok,
                 "params": {"clients": a.clients, "rate_per_s": a.rate, "duration_s": a.duration,
