@@ -58,6 +58,14 @@ def log(*a):
 T0 = time.monotonic()
 
 
+def pct(values, q):
+    """The q-quantile of seconds, in ms (None when empty; inf when never)."""
+    if not values:
+        return None
+    v = sorted(values)[min(len(values) - 1, int(q * len(values)))]
+    return None if v == float("inf") else round(v * 1000, 1)
+
+
 def id_key(s):
     ms, _, seq = s.partition("-")
     return int(ms), int(seq or 0)
@@ -297,6 +305,8 @@ class WsConn(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.client.trace("lost", self.no, self.close_code)
+        if self.client.conn is self and not self.abandoned:
+            self.client.set_online(False)
         if not self.welcome.done():
             self.welcome.set_result(None)
         if not self.lost.done():
@@ -320,12 +330,22 @@ class Client:
         self.wake = None          # resolved by the runner to end a wait early (phase change)
         self.settled = False      # welcomed once the final phase began
         self.conns = 0
+        self.online = False
+        self.epochs = [0.0]       # start time of each epoch (see set_online)
+        self.recv_time = {}       # id_key → when first processed
         self.log = []             # what happened to this client, printed when it loses one
         # poster side
         self.next_s = 0
         self.posting = False
-        self.accepted = []        # [(s, id)] answered 202, in s order
+        self.accepted = []        # [(s, id, t_sent, t_answered)] answered 202
+        self.online_posts = []    # [(accepted entry, epoch)] posted while the client was online
         self.refused = {}         # s → 503 or None (connection error): never promised
+
+    def set_online(self, online):
+        """A new epoch: the client is reading a welcomed connection (online) or not. A notification
+        posted while online must arrive within --late-s unless the epoch ends before that."""
+        self.online = online
+        self.epochs.append(time.monotonic())
 
     def trace(self, *what):
         self.log.append((round(time.time(), 3),) + what)
@@ -350,6 +370,8 @@ class Client:
         t = m.get("type")
         if t == "welcome":
             self.trace("welcome", conn.no, m.get("instance"), m.get("session"))
+            if conn is self.conn:
+                self.set_online(True)
             conn.where = (m.get("instance"), m.get("session"))
             if not conn.welcome.done():
                 conn.welcome.set_result(m)
@@ -384,6 +406,7 @@ class Client:
             self.newest, self.newest_str = k, i
             self.seen.add(k)
             self.processed.append((k, s))
+            self.recv_time[k] = time.monotonic()
             verdict = "new"
         ack = self.runner.phase == "final" or random.random() < self.runner.args.ack_prob
         self.trace("n", conn.no, i, s, verdict + (" acked" if ack else ""))
@@ -452,10 +475,13 @@ class Client:
                     # with what the kernel kept, on this connection if it still lives.
                     r.count("freezes")
                     self.trace("freeze", conn.no)
+                    self.set_online(False)
                     conn.transport.pause_reading()
                     await self.wait([], random.uniform(0.5, 3.0 * a.heartbeat_ms / 1000))
                     if not conn.transport.is_closing():
                         conn.transport.resume_reading()
+                        if not conn.lost.done():
+                            self.set_online(True)
                     leave_at = loop.time() + random.expovariate(1.0 / a.mean_session_s)
             if r.stopping:
                 break
@@ -471,6 +497,7 @@ class Client:
                 continue
             how = random.random()
             self.trace("leave", conn.no, "blip" if how < 0.2 else "abort" if how < 0.4 else "close")
+            self.set_online(False)
             if how < 0.2:
                 r.count("blips")
                 conn.abandoned = True
@@ -517,6 +544,7 @@ class Runner:
         self.sent = self.accepted = self.refused_503 = self.refused_conn = self.other_status = 0
         self.received = 0
         self.next_iid = ord("D")
+        self.redis_outages = []
         self.restarts = 0
 
     def count(self, what, n=1):
@@ -584,6 +612,7 @@ class Runner:
         self.note(f"herald {new.iid} up on port {new.port}")
 
     async def chaos_redis(self, down_s):
+        t_kill = time.monotonic()
         await asyncio.to_thread(self.redis.stop, signal.SIGKILL)
         self.note(f"kill -9 redis; restart from its AOF in {down_s:.1f}s")
         # An instance dies while Redis is down, and comes back before Redis does.
@@ -598,6 +627,14 @@ class Runner:
         await asyncio.sleep(down_s / 3)
         await asyncio.to_thread(self.redis.start)
         self.note("redis up (AOF loaded)")
+        self.redis_outages.append((t_kill, time.monotonic()))
+
+    async def chaos_pubsub_drop(self):
+        try:
+            n = await asyncio.to_thread(self.redis.cmd, "CLIENT", "KILL", "TYPE", "pubsub")
+        except Exception as e:  # Redis may be down right now: nothing to drop
+            n = repr(e)
+        self.note(f"redis drops its subscriber connections ({n})")
 
     async def watch_processes(self):
         while not self.stopping:
@@ -639,6 +676,7 @@ class Runner:
             c.next_s += 1
             self.sent += 1
             t_sent = time.monotonic()
+            epoch = len(c.epochs) - 1 if c.online else None
             body = json.dumps({"client_id": c.cid, "data": {"s": s}}).encode()
             status = None
             payload = b""
@@ -664,6 +702,8 @@ class Runner:
             if status == 202:
                 self.accepted += 1
                 c.accepted.append((s, json.loads(payload)["id"], t_sent, time.monotonic()))
+                if epoch is not None:
+                    c.online_posts.append((c.accepted[-1], epoch))
             elif status == 503:
                 self.refused_503 += 1
                 c.refused[s] = 503
@@ -822,6 +862,12 @@ class Runner:
                 mode = modes[m % len(modes)]
                 m += 1
                 plan.append((t, lambda mode=mode: self.chaos_kill_restart(mode, random.uniform(0.3, 2.5))))
+        # Between those, Redis drops every subscriber connection (as it does to a subscriber over
+        # its output-buffer limit, or as a network blip between an instance and Redis would).
+        drops = max(0, self.args.pubsub_drops)
+        for k in range(drops):
+            plan.append((d * (k + 0.5) / drops, self.chaos_pubsub_drop))
+        plan.sort(key=lambda x: x[0])
         return plan
 
     async def check_status(self):
@@ -884,6 +930,9 @@ class Runner:
         order = []
         id_order = []
         unconfirmed = after_503 = 0
+        online_checked = late = 0
+        latencies = []
+        late_examples = []
         lost_examples = []
         for c in self.clients:
             # The engine: a notification posted after another one was answered 202 has a greater id.
@@ -915,6 +964,25 @@ class Runner:
                     else:
                         unconfirmed += 1
             dups += c.duplicates
+            # Liveness: posted while the client read a welcomed connection, which it kept reading
+            # for --late-s after the 202, then it arrived within --late-s. (What was on its way
+            # when Redis died may wait for Redis: --late-s after Redis is back.)
+            for (s, i, t_sent, t_ans), ep in c.online_posts:
+                deadline = t_ans + a.late_s
+                for k0, k1 in self.redis_outages:  # it may have been on its way: give Redis time
+                    if k0 - 1.0 <= t_ans <= k1:
+                        deadline = max(deadline, k1 + a.late_s)
+                end = c.epochs[ep + 1] if ep + 1 < len(c.epochs) else float("inf")
+                if end < deadline:
+                    continue
+                online_checked += 1
+                t = c.recv_time.get(id_key(i))
+                lat = (t - t_sent) if t is not None else float("inf")
+                latencies.append(lat)
+                if t is None or t > deadline:
+                    late += 1
+                    if len(late_examples) < 5:
+                        late_examples.append((c.cid, s, i, round(lat, 2)))
             order += [(c.cid,) + v for v in c.order_violations]
             # A 202'd one is processed after every 202'd one answered before it was posted (with
             # one post in flight per client: the sequence numbers increase).
@@ -934,6 +1002,9 @@ class Runner:
             "stuck_until_reconnect": stuck, "stuck_clients": stuck_clients,
             "received_frames": self.received, "delivered_after_connection_error": unconfirmed,
             "delivered_after_503": after_503,
+            "online_checked": online_checked, "late_while_online": late,
+            "online_latency_ms_p50": pct(latencies, 0.5), "online_latency_ms_p99": pct(latencies, 0.99),
+            "online_latency_ms_max": pct(latencies, 1.0),
             **status_figures,
             "protocol_errors": len(self.protocol_errors), "crashes": len(self.crashes),
             "unclean_exits": len(self.unclean_exits),
@@ -941,12 +1012,15 @@ class Runner:
             "redis_kills": sum(1 for e in self.events if e["what"].startswith("kill -9 redis")),
             **{k: v for k, v in sorted(self.counts.items())},
         }
+        for e in late_examples:
+            log("late while online (client, s, id, seconds):", e)
         self.ok = (lost == 0 and not order and not id_order and not self.protocol_errors and not self.crashes
-                   and status_figures["route_mismatches"] == 0
+                   and status_figures["route_mismatches"] == 0 and late == 0
                    and not self.unclean_exits)
         line = {"scenario": "chaos", "ok": self.ok,
                 "params": {"clients": a.clients, "rate_per_s": a.rate, "duration_s": a.duration,
                            "instances": 3, "threads": a.threads, "kills": a.kills,
+                           "pubsub_drops": a.pubsub_drops,
                            "mean_session_s": a.mean_session_s, "inflight": a.inflight,
                            "freeze": a.freeze, "heartbeat_ms": a.heartbeat_ms, "ack_prob": a.ack_prob, "forget": a.forget,
                            "seed": a.seed},
@@ -986,6 +1060,7 @@ def main():
     p.add_argument("--duration", type=float, default=100, help="seconds of chaos")
     p.add_argument("--kills", type=int, default=5, help="instance kills (plus one while Redis is down)")
     p.add_argument("--redis-kill", type=int, default=1, help="1: kill Redis once (0: never)")
+    p.add_argument("--pubsub-drops", type=int, default=4, help="times Redis drops the subscribers")
     p.add_argument("--threads", type=int, default=2, help="event loops per herald")
     p.add_argument("--posters", type=int, default=48, help="concurrent service connections")
     p.add_argument("--post-timeout", type=float, default=10.0)
@@ -996,6 +1071,8 @@ def main():
     p.add_argument("--heartbeat-ms", type=int, default=2000, help="the heralds' --heartbeat-ms")
     p.add_argument("--lie", type=float, default=0.0,
                    help="self-check of the verifier: share of hellos whose last_id is 2 s ahead (must fail)")
+    p.add_argument("--late-s", type=float, default=5.0,
+                   help="a notification posted while its client is online must arrive within this")
     p.add_argument("--ack-prob", type=float, default=0.7)
     p.add_argument("--forget", type=float, default=0.1, help="share of reconnects without last_id")
     p.add_argument("--settle-s", type=float, default=30.0, help="bound of each settle step")
