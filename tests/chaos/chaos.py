@@ -741,6 +741,7 @@ class Runner:
         self.redis = RedisServer(persistent=True)
         self.workdir = self.redis.dir
         self.t_start = time.monotonic()
+        self.t_wall = time.time()
         await asyncio.to_thread(self.redis.start)
         try:
             return await self._run()
@@ -961,6 +962,10 @@ class Runner:
                     # unknown; a 503 says "nothing was stored" and should never come to this.
                     if c.refused.get(s) == 503:
                         after_503 += 1
+                        if after_503 <= 5:
+                            when = next((t[0] for t in c.log if t[1] == "post" and t[2] == s), None)
+                            log("answered 503 but delivered:", c.cid, s,
+                                f"posted at +{when - self.t_wall:.1f}s" if when else "")
                     else:
                         unconfirmed += 1
             dups += c.duplicates
