@@ -36,7 +36,6 @@ import base64
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import struct
@@ -326,7 +325,6 @@ class Client:
         self.processed = []       # [(id_key, s)] in processing order
         self.duplicates = 0
         self.order_violations = []
-        self.acked_on_conn = None
         self.wake = None          # resolved by the runner to end a wait early (phase change)
         self.settled = False      # welcomed once the final phase began
         self.conns = 0
@@ -336,7 +334,6 @@ class Client:
         self.log = []             # what happened to this client, printed when it loses one
         # poster side
         self.next_s = 0
-        self.posting = False
         self.accepted = []        # [(s, id, t_sent, t_answered)] answered 202
         self.online_posts = []    # [(accepted entry, epoch)] posted while the client was online
         self.refused = {}         # s → 503 or None (connection error): never promised

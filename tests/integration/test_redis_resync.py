@@ -7,8 +7,8 @@ reads its inbox again once the instance is subscribed again."""
 import os
 import signal
 
-from herald_it import new_cid, wait_until
-from redis_it import heralds, readyz, redis_persistent, route_in_redis, wait_ready  # noqa: F401
+from herald_it import new_cid
+from redis_it import heralds, redis_persistent, redis_server, route_in_redis, wait_ready  # noqa: F401  (fixtures)
 
 
 def test_a_notification_published_while_the_subscriber_was_away_reaches_the_online_client(
@@ -42,3 +42,23 @@ def test_a_notification_published_while_the_subscriber_was_away_reaches_the_onli
     (n2,) = ws.recv_notifications(1, timeout=10)
     assert n2["id"] == second.body["id"] and n2["data"] == {"n": 2}
     assert a.api.pending(cid) == 2  # nothing acked: both wait in the inbox until the client acks
+
+
+def test_a_notification_published_while_redis_dropped_the_subscriber_reaches_the_online_client(heralds):
+    """Only the subscriber's connection goes (Redis drops a subscriber over its output-buffer
+    limit, or a blip): the per-loop connections stay up, so only the resubscription can tell the
+    sessions to look at their inboxes."""
+    a, b = heralds.start_many("A", "B")
+    redis = heralds.redis
+    cid = new_cid("drop")
+    ws = a.ws()
+    ws.hello(cid)
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        assert redis.cmd("CLIENT", "KILL", "TYPE", "pubsub") == 2  # A's and B's subscribers
+        r = b.api.post("/v1/notifications", {"client_id": cid, "data": {"n": 1}})
+        assert r.status == 202 and r.body["client_online"] is False, r  # A's channel: nobody
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    (n,) = ws.recv_notifications(1, timeout=10)
+    assert n["id"] == r.body["id"] and n["data"] == {"n": 1}
