@@ -1,31 +1,31 @@
 #!/usr/bin/env python3
 """Herald's chaos test: does every notification answered 202 reach its client, in order, while
-instances and Redis die under it?
+instances and Redis die under it? (docs/testing.md has the full picture.)
 
 - Redis with `appendonly yes` + `appendfsync always` (it promises to keep every acknowledged
   write) on a loopback port, data in a temporary directory.
 - Three `herald --engine redis` instances on port 0 (the port is read back from their log).
 - A few thousand WebSocket clients (one asyncio process, a small callback-driven WebSocket client
   below) that disconnect and reconnect at random to random instances: a clean close, a dropped TCP
-  connection, or a network blip (the old connection is left open and unread while a new one says
-  hello, so the old session is taken over). Each hello carries last_id = the newest id the client
-  has processed (one reconnect in ten "forgets" it, which makes replays, i.e. duplicates); each
-  notification received is acked with some probability.
+  connection, a network blip (the old connection is left open and unread while a new one says
+  hello, so the old session is taken over), or a frozen tab (reads nothing for a while, then goes
+  on). Each hello carries last_id = the newest id the client has processed (one in ten "forgets"
+  it, which makes replays, i.e. duplicates); each notification received is acked with some
+  probability.
 - A steady stream of durable notifications (POST /v1/notifications) through random instances,
-  `data` = {"s": n} with a per-client sequence number; a client's next one is posted only when
-  the previous one was answered, so the 202'd ones of a client have increasing ids in n order.
+  `data` = {"s": n} with a per-client sequence number, a few in flight per client.
 - Meanwhile: instances killed with SIGKILL and restarted (same port and id, a new port, a new
-  instance id; once while Redis is down), and Redis killed with SIGKILL and restarted from its AOF.
+  instance id; once while Redis is down), Redis killed with SIGKILL and restarted from its AOF, and
+  Redis dropping every subscriber connection a few times.
 - Then chaos stops and the system gets a bounded time to settle: every client comes online and
   stays (notifications still missing after that are "stuck", reported), then every client
-  reconnects with its last_id and drains its inbox. Then the verifier counts.
+  reconnects with its last_id and drains its inbox, and every client's status is read. Then the
+  verifier counts.
 
-Figures (one JSON line on stdout): sent, accepted (202), refused (503 or a connection error:
-never promised), delivered (accepted ones that reached their client), duplicates (received again:
-allowed, at-least-once), lost (accepted, never received), order violations (an id older than one
-already processed and never seen before, or 202'd ones processed out of n order), crashes and
-hangs of herald. Exit status 1 when lost, order violations, protocol errors, crashes or unclean
-exits are not 0.
+One JSON line on stdout: parameters, figures (sent, accepted, refused, delivered, duplicates,
+lost, order violations, late deliveries to online clients, ...) and wall time. Exit status 1 when
+lost, order_violations, late_while_online, route_mismatches, protocol_errors, crashes or
+unclean_exits is not 0.
 
 Run: `make chaos`, or HERALD_BIN=build/herald /usr/bin/python3 tests/chaos/chaos.py [--clients N ...]
 """
