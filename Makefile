@@ -37,7 +37,17 @@ interop: build
 fuzz-smoke: deps
 	bash scripts/fuzz.sh 20
 
-test: fuzz-smoke unit interop test-js integration
+test: fuzz-smoke unit interop test-js integration chaos
+
+# The chaos test (docs/testing.md): 2,500 clients reconnecting at random to 3 heralds on Redis (AOF,
+# fsync always) while instances and Redis are killed with SIGKILL; every notification answered 202
+# must reach its client, in order. One JSON line of figures; a hard time limit.
+.PHONY: chaos
+CHAOS_TIMEOUT ?= 420
+CHAOS_ARGS ?=
+chaos: build
+	HERALD_BIN=$(abspath $(BUILD))/herald REDIS_SERVER=$$(command -v redis-server) \
+	  timeout -k 10 $(CHAOS_TIMEOUT) /usr/bin/python3 tests/chaos/chaos.py $(CHAOS_ARGS)
 
 fuzz: deps
 	bash scripts/fuzz.sh 30

@@ -51,7 +51,8 @@ Gateway::Gateway(Config config, std::string instance_id)
   engine_ = engine::make_engine(config_.engine, eo);
   engine_->on_message([this](engine::InstanceMessage msg) { on_instance_message(std::move(msg)); });
   engine_->on_reconnected([this](int index) {
-    // Storage may have come back empty (restart, failover): live sessions claim their routes again.
+    // Storage may have come back empty (restart, failover): live sessions claim their routes again,
+    // and read their inboxes (what was published while the instance was not subscribed is there).
     if (index < 0 || static_cast<std::size_t>(index) >= loops_.size()) return;
     auto* loop = loops_[index].get();
     boost::asio::post(loop->io(), [loop] { loop->each([](Peer& p) { p.reassert(); }); });

@@ -33,7 +33,8 @@ class Peer {
   // The drain's grace is over: end now, without waiting for the client (routes are still given
   // back and the disconnect recorded).
   virtual void end_now() = 0;
-  // The engine reconnected: make sure the route still names this session.
+  // The engine reconnected: make sure the route still names this session, then read the inbox
+  // (a notification published while the instance was not subscribed reached nobody).
   virtual void reassert() = 0;
 };
 

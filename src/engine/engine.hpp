@@ -159,8 +159,9 @@ class Engine {
   // Makes sure the route still names this session (after the engine lost its state, e.g. Redis
   // restarted empty): sets it if missing. Value: false when another session holds it now.
   virtual void reassert_route(const std::string& client_id, Route route, Callback<bool> cb) = 0;
-  // Called after the engine (re)connected to its storage on behalf of event loop `loop`, so that
-  // loop's live sessions can reassert their routes.
+  // Called after the engine (re)connected to its storage on behalf of event loop `loop`, or (for
+  // every loop) after it resubscribed to its messages, so that loop's live sessions can reassert
+  // their routes and read what may have been published while nobody listened.
   virtual void on_reconnected(std::function<void(int loop)> fn) = 0;
 
   // Completes once every command issued before it has been carried out (shutdown uses it so the

@@ -496,6 +496,7 @@ void Session::reassert() {
                              on_loop([](Session& s, engine::Result<bool> r) {
                                if (!r.ok()) s.reassert_needed_ = true;  // the sweep tries again
                                else if (!r.value) s.kick();  // a newer session took over meanwhile
+                               else s.catch_up();  // what was published while nobody listened
                              }));
 }
 

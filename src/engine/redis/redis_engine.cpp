@@ -194,6 +194,13 @@ void RedisEngine::start() {
   for (auto& c : conns_) c->start();
   subscriber_ = redis::Subscriber::create(*options_.loops[0], redis_);
   subscriber_->on_message([this](const std::string&, const std::string& payload) { on_channel(payload); });
+  // What was published to our channel while the subscriber was away (Redis restarted, the
+  // connection dropped, a probe rebuilt it) reached nobody: once subscribed again, the sessions
+  // of every loop re-read their inboxes (after reasserting their routes).
+  subscriber_->on_subscribed([this] {
+    if (!reconnected_) return;
+    for (std::size_t i = 0; i < conns_.size(); ++i) reconnected_(static_cast<int>(i));
+  });
   subscriber_->subscribe(channel_);
   subscriber_->start();
   timer_ = std::make_unique<boost::asio::steady_timer>(*options_.loops[0]);
