@@ -52,6 +52,7 @@ class Driver {
  public:
   Driver(const DriveSpec& spec, DriveProgress& progress) : spec_(spec), progress_(progress), deadline_(io_) {
     result_.clients.resize(spec.clients);
+    next_ = spec.first;
     auto addr = asio::ip::make_address_v4(spec.host);
     target_ = tcp::endpoint(addr, spec.port);
     host_port_ = spec.host + ":" + std::to_string(spec.port);
@@ -80,15 +81,16 @@ class Driver {
  private:
   // The next request's notifications [k0, k0 + n); n = 0 when there is nothing left to send.
   std::pair<std::uint64_t, std::uint64_t> take() {
-    if (next_ >= spec_.total || now_us() >= end_by_) {
-      if (next_ < spec_.total) result_.cut = true;
+    auto end = spec_.first + spec_.total;
+    if (next_ >= end || now_us() >= end_by_) {
+      if (next_ < end) result_.cut = true;
       return {0, 0};
     }
-    std::uint64_t n = std::min<std::uint64_t>(spec_.batch ? spec_.batch : 1, spec_.total - next_);
+    std::uint64_t n = std::min<std::uint64_t>(spec_.batch ? spec_.batch : 1, end - next_);
     auto k0 = next_;
     next_ += n;
     for (auto k = k0; k < k0 + n; ++k) result_.clients[k % spec_.clients].sent = k / spec_.clients + 1;
-    progress_.issued.store(next_, std::memory_order_relaxed);
+    progress_.issued.store(next_ - spec_.first, std::memory_order_relaxed);
     return {k0, n};
   }
 
@@ -257,7 +259,7 @@ class Driver {
       if (!n) break;
       std::uint64_t stamp = now_us();
       if (spec_.rate > 0) {
-        auto due = start_us_ + static_cast<std::uint64_t>(static_cast<double>(k0) * 1e6 / spec_.rate);
+        auto due = start_us_ + static_cast<std::uint64_t>(static_cast<double>(k0 - spec_.first) * 1e6 / spec_.rate);
         if (due > stamp) {
           pace.expires_after(std::chrono::microseconds(due - stamp));
           co_await pace.async_wait(asio::redirect_error(asio::use_awaitable, ec));
