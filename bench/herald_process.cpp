@@ -197,6 +197,11 @@ std::unique_ptr<HeraldProcess> HeraldProcess::start_redis(const std::string& pat
   throw std::runtime_error("redis-server did not become ready in time:\n" + tail_of(read_file(log_path), 2000));
 }
 
+void HeraldProcess::terminate() {
+  if (!reaped_ && !term_sent_) kill(pid_, SIGTERM);
+  term_sent_ = true;
+}
+
 void HeraldProcess::kill_now() {
   if (reaped_) return;
   untrack(pid_);
@@ -209,7 +214,7 @@ void HeraldProcess::kill_now() {
 std::string HeraldProcess::stop(double grace_s) {
   if (reaped_) return "already exited";
   untrack(pid_);
-  kill(pid_, SIGTERM);
+  terminate();
   auto deadline = now_us() + static_cast<std::uint64_t>(grace_s * 1e6);
   int status = 0;
   while (now_us() < deadline) {

@@ -34,6 +34,8 @@ class HeraldProcess {
   std::uint64_t rss_bytes() const;
   // SIGTERM, wait up to `grace_s`, then SIGKILL. Returns the exit status text.
   std::string stop(double grace_s = 5);
+  // SIGTERM without waiting (stop() then waits): lets several instances drain at once.
+  void terminate();
   // SIGKILL now (a crash, for the storm scenario), and reap.
   void kill_now();
 
@@ -43,6 +45,7 @@ class HeraldProcess {
   unsigned short port_ = 0;
   std::string log_path_;
   bool reaped_ = false;
+  bool term_sent_ = false;  // a second SIGTERM makes herald exit at once: send one
 };
 
 // The kernel's side of memory, machine wide: slab (socket structures live there) and the pages

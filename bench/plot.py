@@ -4,7 +4,7 @@
     plot.py SUITE.jsonl OUTDIR
 
 Writes into OUTDIR:
-  latency.svg   notification latency p50/p99/p99.9 against the offered rate (durable notify,
+  latency.svg   (and .png) notification latency p50/p99/p99.9 against the offered rate (durable notify,
                 2 instances + 1 redis; the rates are 10..100% of the flat-out maximum of the run)
   memory.svg    herald RSS per idle connection against connections held, and the kernel's slab
                 per connection (machine wide delta / 2: the server's side of a loopback pair)
@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 
-TERM = 'set terminal svg size 760,440 dynamic font "sans,13" background "#ffffff"'
 
 
 def load(path):
@@ -39,12 +38,17 @@ def get(row, path):
     return v
 
 
-def gnuplot(outdir, name, script):
-    gp = os.path.join(outdir, name + ".gp")
-    with open(gp, "w") as f:
-        f.write(script)
-    subprocess.run(["gnuplot", gp], check=True, cwd=outdir, timeout=60)
-    print(f"plot: {os.path.join(outdir, name + '.svg')}", file=sys.stderr)
+def gnuplot(outdir, name, script, size=(760, 440)):
+    """Draws `script` (without terminal and output) as NAME.svg and NAME.png."""
+    w, h = size
+    terms = [("svg", f'set terminal svg size {w},{h} dynamic font "sans,13" background "#ffffff"'),
+             ("png", f'set terminal pngcairo size {w},{h} font "sans,10" background "#ffffff"')]
+    for ext, term in terms:
+        gp = os.path.join(outdir, f"{name}.{ext}.gp")
+        with open(gp, "w") as f:
+            f.write(f'{term}\nset output "{name}.{ext}"\n{script}')
+        subprocess.run(["gnuplot", os.path.basename(gp)], check=True, cwd=outdir, timeout=60)
+    print(f"plot: {os.path.join(outdir, name)}.svg and .png", file=sys.stderr)
 
 
 def latency(rows, outdir):
@@ -60,9 +64,7 @@ def latency(rows, outdir):
         f.write("# offered_per_s p50_ms p99_ms p999_ms\n")
         for rate, lat in pts:
             f.write(f"{rate:.0f} {max(lat['p50_ms'], 0.01)} {max(lat['p99_ms'], 0.01)} {max(lat['p999_ms'], 0.01)}\n")
-    gnuplot(outdir, "latency", f"""{TERM}
-set output "latency.svg"
-set title "Durable notify, 2 heralds + 1 redis: latency (POST -> client) against offered rate"
+    gnuplot(outdir, "latency", f"""set title "Durable notify, 2 heralds + 1 redis: latency (POST -> client) against offered rate"
 set xlabel "offered notifications/s"
 set ylabel "latency, ms (log)"
 set logscale y
@@ -80,15 +82,15 @@ def memory(rows, outdir):
     for r in rows:
         label = r.get("label") or ""
         if r.get("scenario") == "idle" and label.startswith("idle-") and get(r, "figures.bytes_per_connection"):
-            engine = "memory" if "memory" in label else ("redis, 3 instances" if get(r, "params.instances") == 3
-                                                        else "redis")
+            engine = "memory engine" if "memory" in label else (
+                "redis engine, 3 instances" if (get(r, "params.instances") or 1) > 1 else "redis engine")
             pts.append((engine, get(r, "figures.connections"), get(r, "figures.bytes_per_connection"),
                         get(r, "figures.kernel.slab_bytes_per_connection_server_side_estimate")))
     if not pts:
         return
     series = []
     with open(os.path.join(outdir, "memory.dat"), "w") as f:
-        for engine in ("memory", "redis", "redis, 3 instances"):
+        for engine in ("memory engine", "redis engine", "redis engine, 3 instances"):
             sel = sorted(p for p in pts if p[0] == engine)
             if not sel:
                 continue
@@ -99,11 +101,9 @@ def memory(rows, outdir):
             series.append(engine)
     plots = []
     for i, engine in enumerate(series):
-        plots.append(f'"memory.dat" index {i} using 1:2 with linespoints lw 2 pt 7 title "herald RSS ({engine} engine)"')
+        plots.append(f'"memory.dat" index {i} using 1:2 with linespoints lw 2 pt 7 title "herald RSS, {engine}"')
     plots.append('"memory.dat" index 0 using 1:3 with linespoints lw 2 dt 2 pt 6 title "kernel slab, server side (est.)"')
-    gnuplot(outdir, "memory", f"""{TERM}
-set output "memory.svg"
-set title "Memory per idle connection (hello said, welcome received)"
+    gnuplot(outdir, "memory", f"""set title "Memory per idle connection (hello said, welcome received)"
 set xlabel "connections held"
 set ylabel "bytes per connection"
 set yrange [0:*]
@@ -131,10 +131,9 @@ def compare(rows, outdir):
             r = latest[s]
             n = r.get("notifications") or 1
             cpu = (r.get("cpu") or {}).get("servers_s") or 0
-            f.write(f'"{s}" {r.get("deliveries_per_s") or 0:.0f} {r.get("p99_ms") or 0} {cpu * 10000 / n:.3f}\n')
-    gnuplot(outdir, "compare", f"""set terminal svg size 900,380 dynamic font "sans,12" background "#ffffff"
-set output "compare.svg"
-set multiplot layout 1,3 title "Durable notify, 2 instances + 1 redis each, same run: herald beside the baseline (Node ws + ioredis)"
+            name = {"herald-legacy": "herald\\n(legacy wire)"}.get(s, s)
+            f.write(f'"{name}" {r.get("deliveries_per_s") or 0:.0f} {r.get("p99_ms") or 0} {cpu * 10000 / n:.3f}\n')
+    gnuplot(outdir, "compare", f"""set multiplot layout 1,3 title "Durable notify, 2 instances + 1 redis each, same run: herald beside the baseline (Node ws + ioredis)"
 set style data histograms
 set style fill solid 0.8 border -1
 set boxwidth 0.7
@@ -142,6 +141,7 @@ set yrange [0:*]
 set grid ytics
 unset key
 set xtics scale 0
+set bmargin 4
 set title "deliveries/s (higher is better)"
 plot "compare.dat" using 2:xtic(1) lc rgb "#3b7dd8"
 set title "p99 latency, ms (lower is better)"
@@ -149,7 +149,7 @@ plot "compare.dat" using 3:xtic(1) lc rgb "#d8833b"
 set title "server CPU s per 10k notifications"
 plot "compare.dat" using 4:xtic(1) lc rgb "#5aa469"
 unset multiplot
-""")
+""", size=(900, 380))
 
 
 def main(argv):

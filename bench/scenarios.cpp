@@ -889,10 +889,15 @@ class Scenario {
       }
       herald_info_["pid"] = herald_->pid();
       herald_info_["threads"] = o_.herald_threads;
+      if (herald_->alive()) herald_->terminate();
+      for (auto& o : others_) o->terminate();
+      auto t = now_us();
       herald_info_["stop"] = herald_->stop(10);
+      herald_info_["stop_seconds"] = seconds(t, now_us());
     }
     if (!others_.empty()) {
       json::array stops;
+      for (auto& o : others_) o->terminate();
       for (auto& o : others_) stops.push_back(json::string(o->stop(10)));
       herald_info_["others_stop"] = std::move(stops);
     }
