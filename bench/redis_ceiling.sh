@@ -57,17 +57,24 @@ awk -v n="$keyspace" 'BEGIN { for (i = 0; i < n; ++i) printf "SET herald:{rc-%01
 now_ms=$(date +%s%3N)
 data='{"c":4711,"s":42,"t":1764866400000000}'
 
-# bench NAME ARGS...: requests/s of one redis-benchmark run (-P 16), from its CSV line.
+# CPU seconds redis-server has used so far.
+rcpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$rpid/stat"; }
+# bench NAME ARGS...: "requests/s busy" of one redis-benchmark run (-P 16), from its CSV line;
+# busy = redis-server's CPU seconds / wall seconds over the run (near 1: Redis itself is the limit;
+# well below: the benchmark client or a busy machine is).
 bench() {
   local name=$1
   shift
-  local line
+  local line c0 c1 t0 t1
+  c0=$(rcpu); t0=$(date +%s.%N)
   line=$(timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -P 16 -c "$clients" -n "$requests" -r "$keyspace" \
     --csv "$@" 2>/dev/null | grep -v '^"test"' | tail -1)
-  local rps
+  c1=$(rcpu); t1=$(date +%s.%N)
+  local rps busy
   rps=$(awk -F'","' '{print $2}' <<<"$line" | tr -d '"')
-  echo "redis_ceiling: $name: ${rps:-?} requests/s" >&2
-  echo "${rps:-0}"
+  busy=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.2f", (b - a) / (e - s) }')
+  echo "redis_ceiling: $name: ${rps:-?} requests/s, redis-server busy $busy of a core" >&2
+  echo "${rps:-0} $busy"
 }
 
 echo "redis_ceiling: redis-benchmark -P 16, $clients clients, $requests requests each, on 127.0.0.1:$port" >&2
@@ -86,9 +93,9 @@ $data")
 inbox_entries=$(cli XLEN 'herald:{rc-000000000001}:inbox')
 version=$(redis-server --version | grep -o 'v=[0-9.]*' | cut -d= -f2)
 
-line=$(/usr/bin/python3 - "$notify" "$xadd" "$publish" "$version" "$requests" "$clients" "$keyspace" "$inbox_entries" <<'EOF'
+line=$(/usr/bin/python3 - $notify $xadd $publish "$version" "$requests" "$clients" "$keyspace" "$inbox_entries" <<'EOF'
 import json, sys, datetime
-n, x, p, version, requests, clients, keyspace, entries = sys.argv[1:]
+n, nb, x, xb, p, pb, version, requests, clients, keyspace, entries = sys.argv[1:]
 f = lambda v: round(float(v or 0), 1)
 print(json.dumps({
     "scenario": "redis_ceiling",
@@ -96,6 +103,7 @@ print(json.dumps({
     "params": {"pipeline": 16, "clients": int(clients), "requests": int(requests), "keyspace": int(keyspace),
                "redis_version": version, "script": "kNotifyScript of src/engine/redis/redis_engine.cpp"},
     "figures": {"notify_script_per_s": f(n), "xadd_per_s": f(x), "publish_per_s": f(p),
+                "redis_busy": {"notify_script": float(nb), "xadd": float(xb), "publish": float(pb)},
                 "sample_inbox_entries": int(entries or 0)},
     "ok": float(n or 0) > 0}))
 EOF

@@ -476,7 +476,11 @@ class Scenario {
     duplicates_ = v.duplicates;
     if (v.lost) problem(std::to_string(v.lost) + " notifications answered 202 never arrived");
     if (v.duplicates) problem(std::to_string(v.duplicates) + " duplicate deliveries");
-    if (v.out_of_order) problem(std::to_string(v.out_of_order) + " deliveries out of order");
+    // The legacy wire carries no ids: its "order" is the order the bench issued the requests, and
+    // two requests for one client can be in flight at once on different connections (one stalls
+    // while others go ahead), so the server may rightly take them in the other order. Reported,
+    // not a failure, there.
+    if (v.out_of_order && !legacy()) problem(std::to_string(v.out_of_order) + " deliveries out of order");
     if (v.misrouted) problem(std::to_string(v.misrouted) + " notifications reached the wrong client");
     if (v.id_mismatch) problem(std::to_string(v.id_mismatch) + " clients got ids other than the 202 answers");
     if (v.unexpected) problem(std::to_string(v.unexpected) + " deliveries the bench never sent");
