@@ -33,7 +33,7 @@ quick=${QUICK:-0}
 q() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
 # The steps and a rough duration of each (seconds, measured on the 2-core machine): the ETA.
-plan=(idle:3 idle:4 idle:5 idle:8 idle:11 idle:26 notify:6 ceiling:12 sweep:13 notify:2 batch:4 burst:8 replay:4
+plan=(idle:3 idle:4 idle:5 idle:8 idle:11 idle:26 notify:6 ceiling:12 sweep:18 notify:2 batch:4 burst:8 replay:4
   churn:7 storm:23 compare:14 charts:3)
 total_est=0
 for p in "${plan[@]}"; do total_est=$((total_est + ${p#*:})); done
@@ -108,9 +108,9 @@ max=${max%.*}
 progress "notify at 10/25/50/75/100% of the measured maximum ($max/s), same setup"
 for pct in 10 25 50 75 100; do
   rate=$((max * pct / 100))
-  # About two seconds of load per rate (at least 2,000 notifications).
-  count=$((rate * $(q 2 1)))
-  ((count < 2000)) && count=2000
+  # About three seconds of load per rate (at least 3,000 notifications).
+  count=$((rate * $(q 3 1)))
+  ((count < 3000)) && count=3000
   run "notify-redis-rate-$pct" notify "${redis2[@]}" --clients 100 --count "$count" --rate "$rate"
 done
 advance
