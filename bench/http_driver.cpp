@@ -94,7 +94,7 @@ class Driver {
     return {k0, n};
   }
 
-  void append_item(std::string& b, std::uint64_t k, std::uint64_t stamp) {
+  void append_item(std::string& b, std::uint64_t k, std::uint64_t stamp, std::uint64_t written) {
     auto c = k % spec_.clients;
     b += spec_.legacy ? "{\"clientId\":\"" : "{\"client_id\":\"";
     b += spec_.prefix;
@@ -105,6 +105,11 @@ class Driver {
     append_num(b, k / spec_.clients);
     b += ",\"t\":";
     append_num(b, stamp);
+    if (spec_.rate > 0) {
+      // When it was written, beside when it was due: tells herald's delay from the driver's own.
+      b += ",\"w\":";
+      append_num(b, written);
+    }
     if (!padding_.empty()) {
       b += ",\"p\":\"";
       b += padding_;
@@ -113,17 +118,18 @@ class Driver {
     b += "}}";
   }
 
-  void build(std::string& req, std::string& body, std::uint64_t k0, std::uint64_t n, std::uint64_t stamp) {
+  void build(std::string& req, std::string& body, std::uint64_t k0, std::uint64_t n, std::uint64_t stamp,
+             std::uint64_t written) {
     body.clear();
     if (spec_.batch) {
       body += "{\"notifications\":[";
       for (auto k = k0; k < k0 + n; ++k) {
         if (k != k0) body += ',';
-        append_item(body, k, stamp);
+        append_item(body, k, stamp, written);
       }
       body += "]}";
     } else {
-      append_item(body, k0, stamp);
+      append_item(body, k0, stamp, written);
     }
     req.clear();
     req += spec_.batch    ? "POST /v1/notifications/batch HTTP/1.1\r\nHost: "
@@ -266,8 +272,8 @@ class Driver {
         }
         stamp = due;
       }
-      build(req, body, k0, n, stamp);
       auto written = now_us();
+      build(req, body, k0, n, stamp, written);
       if (spec_.rate > 0) result_.send_lag.record(written > stamp ? written - stamp : 0);
       ++result_.requests;
       co_await asio::async_write(s, asio::buffer(req), asio::redirect_error(asio::use_awaitable, ec));

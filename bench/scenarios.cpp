@@ -177,7 +177,7 @@ struct Verdict {
   std::uint64_t lost = 0, lost_clients = 0, duplicates = 0, out_of_order = 0, misrouted = 0, id_mismatch = 0;
   std::uint64_t unconfirmed = 0, unexpected = 0, received = 0, unique = 0, first_rx = 0, last_rx = 0;
   std::size_t reports = 0;
-  Histogram latency, rehome_latency;
+  Histogram latency, latency_from_write, rehome_latency;
   json::object errors, server_closes;
 };
 
@@ -468,6 +468,7 @@ class Scenario {
       if (fr && (!v.first_rx || fr < v.first_rx)) v.first_rx = fr;
       v.last_rx = std::max(v.last_rx, num(r, "last_rx"));
       v.latency.merge(Histogram::from_json(r.at("latency")));
+      if (r.contains("latency_from_write")) v.latency_from_write.merge(Histogram::from_json(r.at("latency_from_write")));
       if (r.contains("rehome_latency")) v.rehome_latency.merge(Histogram::from_json(r.at("rehome_latency")));
       add_counts(v.errors, r.at("errors"));
       add_counts(v.server_closes, r.at("server_closes"));
@@ -602,7 +603,11 @@ class Scenario {
     figures_["api_latency"] = latency_json(dr.request_latency);
     // At a fixed rate latency counts from when a notification was due; this is how late the
     // driver itself was in writing it (a busy machine shows here, not only in herald).
-    if (o_.rate > 0) figures_["send_lag"] = latency_json(dr.send_lag);
+    if (o_.rate > 0) {
+      figures_["send_lag"] = latency_json(dr.send_lag);
+      // From when each request was actually written: herald's share when the driver ran late.
+      figures_["latency_from_write"] = latency_json(v.latency_from_write);
+    }
   }
 
   // ---- replay: a backlog per client, delivered when it connects -----------------------------------

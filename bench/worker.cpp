@@ -161,6 +161,7 @@ struct Loop {
   std::uint32_t mask_state = 0x9E3779B9u;
 
   Histogram latency;      // notification: receive - send stamp
+  Histogram latency_write;  // receive - when the request was actually written (differs at a rate)
   Histogram connect_lat;  // connect start -> welcome
   std::map<int, std::uint64_t> close_codes;  // close codes the server sent
   std::map<std::string, std::uint64_t> error_codes;
@@ -555,6 +556,7 @@ struct Loop {
     }
     auto now = now_us();
     latency.record(now > n.t ? now - n.t : 0);
+    latency_write.record(now > n.w ? now - n.w : 0);
     bump(received);
     if (!first_rx.load(std::memory_order_relaxed)) first_rx.store(now, std::memory_order_relaxed);
     last_rx.store(now, std::memory_order_relaxed);
@@ -687,7 +689,7 @@ json::object verify(std::vector<std::unique_ptr<Loop>>& loops, const Spec& spec,
   std::mutex mu;
   std::uint64_t lost = 0, dups = 0, ooo = 0, misrouted = 0, mismatch = 0, unconfirmed = 0, unexpected = 0;
   std::uint64_t lost_clients = 0;
-  Histogram lat, conn_lat, rehome_lat;
+  Histogram lat, lat_w, conn_lat, rehome_lat;
   on_each_loop(loops, [&](Loop& l) {
     std::uint64_t lo = 0, du = 0, oo = 0, mi = 0, mm = 0, un = 0, ux = 0, lc = 0;
     for (auto& cp : l.conns) {
@@ -713,6 +715,7 @@ json::object verify(std::vector<std::unique_ptr<Loop>>& loops, const Spec& spec,
     lost += lo, dups += du, ooo += oo, misrouted += mi, mismatch += mm, unconfirmed += un, unexpected += ux;
     lost_clients += lc;
     lat.merge(l.latency);
+    lat_w.merge(l.latency_write);
     conn_lat.merge(l.connect_lat);
     rehome_lat.merge(l.rehome_lat);
   });
@@ -731,6 +734,7 @@ json::object verify(std::vector<std::unique_ptr<Loop>>& loops, const Spec& spec,
                  {"first_rx", t.first_rx},
                  {"last_rx", t.last_rx},
                  {"latency", lat.to_json()},
+                 {"latency_from_write", lat_w.to_json()},
                  {"connect_latency", conn_lat.to_json()},
                  {"rehome_latency", rehome_lat.to_json()},
                  {"dropped", t.dropped},
