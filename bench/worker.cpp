@@ -132,6 +132,8 @@ struct Conn {
   std::uint32_t attempts = 0;
   std::uint16_t target = 0;  // 0: the spec's target; i > 0: the loop's rehome_targets[i - 1]
   bool moving = false;       // lost its server in rehome mode and is connecting to another
+  bool rehomed_once = false;
+  std::uint64_t lost_at = 0;  // when the server it is moving away from was lost
 
   std::string tail;  // an incomplete frame (or HTTP head) between reads
   std::string frag;  // a fragmented message in flight (Herald does not fragment; handled anyway)
@@ -168,7 +170,10 @@ struct Loop {
 
   Counter opened{0}, ready{0}, failed{0}, received{0}, unique{0}, errors{0}, closed{0}, connects{0};
   Counter first_rx{0}, last_rx{0}, first_start{0}, last_ready{0}, churners_done{0};
-  Counter dropped{0}, rehomed{0}, last_rehome{0};
+  // dropped: moves started (a connection lost in rehome mode; a client may lose its new server
+  // too); moved: moves finished (welcomed elsewhere); rehomed: clients welcomed elsewhere at
+  // least once. dropped - moved clients are between servers now.
+  Counter dropped{0}, moved{0}, rehomed{0}, last_rehome{0};
   std::size_t next_open = 0;
   unsigned inflight = 0;
   bool stopping = false;
@@ -279,11 +284,14 @@ struct Loop {
     co_await read_until_end(c);
     if (!c.counted) finish_opening(c, false);  // ended before its welcome
     while (rehome && !stopping) {
-      // Lost the server: move to another one as a client library would.
-      auto lost_at = now_us();
-      bump(dropped);
-      c.moving = true;
-      c.open_start_us = lost_at;
+      // Lost the server: move to another one as a client library would. A connection that ends
+      // before its welcome (the hello refused, say) is the same move, tried again.
+      if (!c.moving) {
+        bump(dropped);
+        c.moving = true;
+        c.lost_at = now_us();
+      }
+      auto lost_at = c.lost_at;
       unsigned backoff = rehome_jitter_ms;
       bool moved = false;
       for (unsigned tries = 0; !moved && !stopping && tries < 50; ++tries) {
@@ -506,7 +514,11 @@ struct Loop {
       c.moving = false;
       auto now = now_us();
       rehome_lat.record(now - c.open_start_us);
-      bump(rehomed);
+      bump(moved);
+      if (!c.rehomed_once) {
+        c.rehomed_once = true;
+        bump(rehomed);
+      }
       last_rehome.store(std::max(last_rehome.load(std::memory_order_relaxed), now), std::memory_order_relaxed);
       return;
     }
@@ -615,7 +627,7 @@ void on_each_loop(std::vector<std::unique_ptr<Loop>>& loops, F f) {
 struct Totals {
   std::uint64_t opened = 0, ready = 0, failed = 0, received = 0, unique = 0, errors = 0, closed = 0, connects = 0;
   std::uint64_t first_rx = 0, last_rx = 0, first_start = 0, last_ready = 0, churners_done = 0;
-  std::uint64_t dropped = 0, rehomed = 0, last_rehome = 0;
+  std::uint64_t dropped = 0, moved = 0, rehomed = 0, last_rehome = 0;
 };
 
 Totals totals(std::vector<std::unique_ptr<Loop>>& loops) {
@@ -631,6 +643,7 @@ Totals totals(std::vector<std::unique_ptr<Loop>>& loops) {
     t.connects += l->connects.load();
     t.churners_done += l->churners_done.load();
     t.dropped += l->dropped.load();
+    t.moved += l->moved.load();
     t.rehomed += l->rehomed.load();
     t.last_rehome = std::max(t.last_rehome, l->last_rehome.load());
     auto fr = l->first_rx.load();
@@ -664,7 +677,7 @@ json::object progress(std::vector<std::unique_ptr<Loop>>& loops) {
   return {{"ev", "progress"}, {"opened", t.opened},     {"ready", t.ready},     {"failed", t.failed},
           {"received", t.received}, {"unique", t.unique}, {"errors", t.errors}, {"closed", t.closed},
           {"connects", t.connects}, {"first_rx", t.first_rx}, {"last_rx", t.last_rx},
-          {"dropped", t.dropped}, {"rehomed", t.rehomed}, {"last_rehome", t.last_rehome}};
+          {"dropped", t.dropped}, {"moved", t.moved}, {"rehomed", t.rehomed}, {"last_rehome", t.last_rehome}};
 }
 
 // The per-client verdict (see checks.hpp). `clients` holds [index, n_sent, n202, sum202, [failed

@@ -175,6 +175,7 @@ PoolProgress WorkerPool::progress() {
     if (fr && (!p.first_rx || fr < p.first_rx)) p.first_rx = fr;
     p.last_rx = std::max(p.last_rx, get("last_rx"));
     p.dropped += get("dropped");
+    p.moved += get("moved");
     p.rehomed += get("rehomed");
     p.last_rehome = std::max(p.last_rehome, get("last_rehome"));
   }

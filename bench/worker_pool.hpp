@@ -45,7 +45,9 @@ struct PoolSpec {
 struct PoolProgress {
   std::uint64_t opened = 0, ready = 0, failed = 0, received = 0, unique = 0, errors = 0, closed = 0, connects = 0;
   std::uint64_t first_rx = 0, last_rx = 0;
-  std::uint64_t dropped = 0, rehomed = 0, last_rehome = 0;  // storm: connections lost, re-welcomed elsewhere
+  // storm: connections lost in rehome mode, of those welcomed again elsewhere, clients welcomed
+  // elsewhere at least once, when the last welcome came.
+  std::uint64_t dropped = 0, moved = 0, rehomed = 0, last_rehome = 0;
   unsigned dead = 0;  // workers whose pipe ended
 };
 
