@@ -169,7 +169,8 @@ std::unique_ptr<HeraldProcess> HeraldProcess::start_redis(const std::string& pat
   unsigned short port = ntohs(a.sin_port);
   ::close(fd);
   std::vector<std::string> argv_s{path, "--bind", "127.0.0.1", "--port", std::to_string(port), "--save", "",
-                                  "--appendonly", "no", "--daemonize", "no", "--logfile", ""};
+                                  "--appendonly", "no", "--daemonize", "no", "--logfile", "",
+                                  "--enable-debug-command", "local"};
   std::vector<char*> argv;
   for (auto& x : argv_s) argv.push_back(x.data());
   argv.push_back(nullptr);

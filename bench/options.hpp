@@ -37,6 +37,7 @@ struct Options {
   unsigned payload = 0;
   std::uint64_t pending = 2;
   unsigned reconnect_jitter_ms = 500;
+  unsigned redis_pause_ms = 0;
 
   std::uint64_t per_worker = 19000;
   std::uint64_t per_source = 5000;
@@ -80,6 +81,7 @@ void for_each_option(Options& o, Visitor&& v) {
   v("http-connections", o.http_connections, "keep-alive connections of the service driver, one request in flight on each (0 = notify 32, batch and replay 16, burst 8)");
   v("payload", o.payload, "extra bytes of padding in each notification's data");
   v("pending", o.pending, "storm: notifications per client posted through the surviving instances right after the kill");
+  v("redis-pause-ms", o.redis_pause_ms, "storm: 1 s after the kill, stall Redis this long (DEBUG SLEEP; CLIENT PAUSE ... ALL with --redis-url): a Redis hiccup in the middle of the storm (0 = none)");
   v("reconnect-jitter-ms", o.reconnect_jitter_ms, "storm: a client that lost its server reconnects after a random delay up to this (then backs off to 2 s while it fails), resuming with last_id");
   v("per-worker", o.per_worker, "clients per worker process at most (the file limit here is 20000 per process)");
   v("per-source", o.per_source, "clients per source address at most (127.0.0.1, .2, .3, ... beyond; the kernel's port search slows as one source's ~28k ports fill)");

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <chrono>
@@ -692,6 +693,20 @@ class Scenario {
     auto t_kill = now_us();
     herald_->kill_now();
     ticker_.note("instance A (" + std::to_string(cs.ready) + " clients) killed with SIGKILL");
+    std::thread pauser;
+    if (o_.redis_pause_ms) {
+      params_["redis_pause_ms"] = o_.redis_pause_ms;
+      pauser = std::thread([this] {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        // DEBUG SLEEP stalls the whole server (a Redis hiccup: nothing is read, answered or
+        // published); a Redis the bench did not start gets CLIENT PAUSE (commands wait).
+        char secs[32];
+        std::snprintf(secs, sizeof secs, "%.3f", o_.redis_pause_ms / 1000.0);
+        auto answer = redis_ ? redis_command({"DEBUG", "SLEEP", secs})
+                             : redis_command({"CLIENT", "PAUSE", std::to_string(o_.redis_pause_ms), "ALL"});
+        ticker_.note("redis paused for " + std::to_string(o_.redis_pause_ms) + " ms: " + answer);
+      });
+    }
 
     // The pending notifications, through the survivors, in parallel: instance j posts the j-th
     // share of k in [m, m + pending*m) (each client's seqs 1..pending).
@@ -728,6 +743,7 @@ class Scenario {
       });
       for (auto& t : threads) t.join();
     }
+    if (pauser.joinable()) pauser.join();
     results.insert(results.begin(), std::move(live));
     auto dr = merge(results);
     record_drive(dr);
@@ -787,6 +803,32 @@ class Scenario {
     figures_["rehome_latency"] = latency_json(v.rehome_latency);
     figures_["rehomes_per_s"] = per_second(p.rehomed, seconds(t_kill, p.last_rehome));
     figures_["latency"] = latency_json(v.latency);
+  }
+
+  // One command to the Redis the heralds use (blocking, short timeout); its first answer line.
+  std::string redis_command(const std::vector<std::string>& args) {
+    try {
+      std::string host = "127.0.0.1";
+      unsigned short port = redis_ ? redis_->port() : 0;
+      if (!redis_) {
+        auto hp = o_.redis_url;  // redis://[user:password@]host:port[/db]
+        if (auto at = hp.find("://"); at != std::string::npos) hp = hp.substr(at + 3);
+        if (auto at = hp.rfind('@'); at != std::string::npos) hp = hp.substr(at + 1);
+        hp = hp.substr(0, hp.find('/'));
+        if (!split_host_port(hp, host, port)) return "cannot read host:port from --redis-url";
+      }
+      asio::io_context io;
+      asio::ip::tcp::socket s(io);
+      s.connect({asio::ip::make_address_v4(host), port});
+      std::string req = "*" + std::to_string(args.size()) + "\r\n";
+      for (auto& a : args) req += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+      asio::write(s, asio::buffer(req));
+      std::string answer;
+      asio::read_until(s, asio::dynamic_buffer(answer), "\r\n");
+      return answer.substr(0, answer.find("\r\n"));
+    } catch (const std::exception& e) {
+      return std::string("failed: ") + e.what();
+    }
   }
 
   static DriveResult merge(std::vector<DriveResult>& parts) {
