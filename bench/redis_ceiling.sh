@@ -3,7 +3,7 @@
 # running Herald's notify script (EVALSHA, with the keys and arguments Herald passes), and, for
 # scale, plain XADD and PUBLISH. Prints one JSON line (and appends it to --out).
 #
-#   bench/redis_ceiling.sh [--out FILE] [--requests N] [--clients C] [--keyspace K]
+#   bench/redis_ceiling.sh [--out FILE] [--requests N] [--clients C] [--keyspace K] [--threads T]
 #
 # The script is read from src/engine/redis/redis_engine.cpp (kNotifyScript), so it is the one the
 # herald being measured runs. Its KEYS are herald:{cid}:last, :inbox, :route, :idem and its ARGV
@@ -19,12 +19,14 @@ out=""
 requests=200000
 clients=50
 keyspace=10000
+threads=""
 while (($#)); do
   case $1 in
     --out) out=$2; shift 2 ;;
     --requests) requests=$2; shift 2 ;;
     --clients) clients=$2; shift 2 ;;
     --keyspace) keyspace=$2; shift 2 ;;
+    --threads) threads="--threads $2"; shift 2 ;;
     *) echo "redis_ceiling: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -67,7 +69,7 @@ bench() {
   shift
   local line c0 c1 t0 t1
   c0=$(rcpu); t0=$(date +%s.%N)
-  line=$(timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -P 16 -c "$clients" -n "$requests" -r "$keyspace" \
+  line=$(timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -P 16 -c "$clients" -n "$requests" -r "$keyspace" $threads \
     --csv "$@" 2>/dev/null | grep -v '^"test"' | tail -1)
   c1=$(rcpu); t1=$(date +%s.%N)
   local rps busy

@@ -34,7 +34,7 @@ q() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
 # The steps and a rough duration of each (seconds, measured on the 2-core machine): the ETA.
 plan=(idle:3 idle:4 idle:5 idle:8 idle:11 idle:26 notify:6 ceiling:12 sweep:18 notify:2 batch:4 burst:8 replay:4
-  churn:7 storm:23 compare:14 charts:3)
+  churn:7 storm:23 compare:18 charts:3)
 total_est=0
 for p in "${plan[@]}"; do total_est=$((total_est + ${p#*:})); done
 t0=$(date +%s)
@@ -139,7 +139,7 @@ if [ "${SKIP_COMPARE:-0}" = 1 ]; then
   progress "baseline comparison skipped (SKIP_COMPARE=1)"
 else
   progress "baseline (Node ws + ioredis) beside herald: notify flat out, 2 instances + 1 redis each"
-  HERALD="$herald" BENCH="$bin" COUNT="$(q 20000 5000)" SCENARIOS="notify" OUT="$build/bench/compare.jsonl" \
+  HERALD="$herald" BENCH="$bin" COUNT="$(q 30000 5000)" SCENARIOS="notify" OUT="$build/bench/compare.jsonl" \
     timeout 300 bash "$root/bench/baseline/compare.sh" 2>/dev/null | tail -1 >/dev/null || true
   # The comparison's lines join this run's lines (label "compare").
   sed 's/^{/{"label": "compare", "scenario": "compare", /' "$build/bench/compare.jsonl" >>"$out" 2>/dev/null || true
