@@ -71,7 +71,7 @@ set xlabel "offered notifications/s"
 set ylabel "latency, ms (log)"
 set logscale y
 set grid
-set key top left
+set key top left Left reverse
 set format x "%.0s%c"
 plot "latency.dat" using 1:2 with linespoints lw 2 pt 7 title "p50", \\
      "" using 1:3 with linespoints lw 2 pt 5 title "p99", \\
