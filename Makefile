@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build run test unit integration interop fuzz fuzz-smoke bench bench-compare test-sanitize clean
+.PHONY: deps build run test unit integration interop fuzz fuzz-smoke bench bench-compare bench-charts test-sanitize clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -60,14 +60,20 @@ test-sanitize: deps
 	ASAN_OPTIONS=detect_leaks=0 HERALD_BIN=$(abspath build-asan)/herald BEAST_CLIENT=$(abspath build-asan)/tests/beast_interop_client \
 	  REDIS_SERVER=$$(command -v redis-server) /usr/bin/python3 -m pytest -q tests/integration
 
-# The default load suite (memory engine): JSON lines in build/bench/.
+# The default load suite (memory and redis engines, storm, the Redis ceiling, the baseline beside
+# herald; under 5 minutes on 2 cores): JSON lines and SVG charts in build/bench/.
 bench: build
 	bash bench/run.sh $(BUILD)
 
+# Copies the charts of the last `make bench` into docs/bench/ (what the README shows).
+bench-charts:
+	mkdir -p docs/bench && cp $(BUILD)/bench/latency.svg $(BUILD)/bench/memory.svg $(BUILD)/bench/compare.svg docs/bench/
+
 include mk/js.mk
 
-# Herald beside the baseline it replaces (bench/baseline/: Node ws + ioredis), same notify scenario,
-# 2 instances each on one local redis-server; JSON lines and ratios in build/bench/compare.jsonl.
+# Herald beside the baseline it replaces (bench/baseline/: Node ws + ioredis), the same scenarios
+# (notify flat out and at a fixed rate, idle memory, offline -> replay), 2 instances each on one
+# local redis-server, in one run; JSON lines and ratios in build/bench/compare.jsonl.
 bench-compare: build
 	HERALD=$(abspath $(BUILD))/herald BENCH=$(abspath $(BUILD))/bench/herald-bench bash bench/baseline/compare.sh
 

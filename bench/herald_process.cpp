@@ -1,6 +1,9 @@
 #include "herald_process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -23,7 +26,22 @@ extern char** environ;
 namespace bench {
 
 namespace {
-std::atomic<pid_t> g_running{-1};
+// The processes started and not yet stopped, for the watchdog (no locks: it may run at any time).
+constexpr int kTracked = 16;
+std::atomic<pid_t> g_running[kTracked];
+
+void track(pid_t pid) {
+  for (auto& slot : g_running) {
+    pid_t none = 0;
+    if (slot.compare_exchange_strong(none, pid)) return;
+  }
+}
+void untrack(pid_t pid) {
+  for (auto& slot : g_running) {
+    pid_t p = pid;
+    if (slot.compare_exchange_strong(p, 0)) return;
+  }
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path);
@@ -78,7 +96,7 @@ std::unique_ptr<HeraldProcess> HeraldProcess::start(const std::string& path, con
   std::unique_ptr<HeraldProcess> h(new HeraldProcess);
   h->pid_ = pid;
   h->log_path_ = log_path;
-  g_running.store(pid);
+  track(pid);
   static const std::regex listening(R"(listening on [0-9.]+:([0-9]+))");
   auto deadline = now_us() + static_cast<std::uint64_t>(timeout_s * 1e6);
   while (now_us() < deadline) {
@@ -110,8 +128,10 @@ bool HeraldProcess::alive() {
   return true;
 }
 
-std::uint64_t HeraldProcess::rss_bytes() const {
-  return field(read_file("/proc/" + std::to_string(pid_) + "/status"), "VmRSS:") * 1024;
+std::uint64_t HeraldProcess::rss_bytes() const { return rss_bytes_of(pid_); }
+
+std::uint64_t rss_bytes_of(pid_t pid) {
+  return field(read_file("/proc/" + std::to_string(pid) + "/status"), "VmRSS:") * 1024;
 }
 
 double cpu_seconds(pid_t pid) {
@@ -131,14 +151,75 @@ double cpu_seconds(pid_t pid) {
 }
 
 void kill_started_herald() {
-  auto pid = g_running.exchange(-1);
-  if (pid > 0) kill(pid, SIGKILL);
+  for (auto& slot : g_running) {
+    auto pid = slot.exchange(0);
+    if (pid > 0) kill(pid, SIGKILL);
+  }
+}
+
+std::unique_ptr<HeraldProcess> HeraldProcess::start_redis(const std::string& path, const std::string& log_path,
+                                                          double timeout_s) {
+  // A free port: bind :0, read it, close. Another process could take it in between; on this
+  // machine's loopback that is rare, and start-up then fails with redis' own message.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len)) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot find a free port for redis-server");
+  }
+  unsigned short port = ntohs(a.sin_port);
+  ::close(fd);
+  std::vector<std::string> argv_s{path, "--bind", "127.0.0.1", "--port", std::to_string(port), "--save", "",
+                                  "--appendonly", "no", "--daemonize", "no", "--logfile", "",
+                                  "--enable-debug-command", "local"};
+  std::vector<char*> argv;
+  for (auto& x : argv_s) argv.push_back(x.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, path.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("cannot start " + path + ": " + std::strerror(rc));
+  std::unique_ptr<HeraldProcess> h(new HeraldProcess);
+  h->pid_ = pid;
+  h->port_ = port;
+  h->log_path_ = log_path;
+  track(pid);
+  auto deadline = now_us() + static_cast<std::uint64_t>(timeout_s * 1e6);
+  while (now_us() < deadline) {
+    if (read_file(log_path).find("Ready to accept connections") != std::string::npos) return h;
+    if (!h->alive()) throw std::runtime_error("redis-server exited at start-up:\n" + tail_of(read_file(log_path), 2000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  h->stop(1);
+  throw std::runtime_error("redis-server did not become ready in time:\n" + tail_of(read_file(log_path), 2000));
+}
+
+void HeraldProcess::terminate() {
+  if (!reaped_ && !term_sent_) kill(pid_, SIGTERM);
+  term_sent_ = true;
+}
+
+void HeraldProcess::kill_now() {
+  if (reaped_) return;
+  untrack(pid_);
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  reaped_ = true;
 }
 
 std::string HeraldProcess::stop(double grace_s) {
   if (reaped_) return "already exited";
-  g_running.store(-1);
-  kill(pid_, SIGTERM);
+  untrack(pid_);
+  terminate();
   auto deadline = now_us() + static_cast<std::uint64_t>(grace_s * 1e6);
   int status = 0;
   while (now_us() < deadline) {

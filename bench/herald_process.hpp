@@ -21,6 +21,10 @@ class HeraldProcess {
   // Throws std::runtime_error (with the log's tail) when it does not come up.
   static std::unique_ptr<HeraldProcess> start(const std::string& path, const std::vector<std::string>& args,
                                               const std::string& log_path, double timeout_s);
+  // Starts `redis-server` (a path, or a name looked up in PATH) on a free loopback port, without
+  // persistence, log to `log_path`; waits up to `timeout_s` until it accepts connections.
+  static std::unique_ptr<HeraldProcess> start_redis(const std::string& path, const std::string& log_path,
+                                                    double timeout_s);
   ~HeraldProcess();
 
   pid_t pid() const { return pid_; }
@@ -30,6 +34,10 @@ class HeraldProcess {
   std::uint64_t rss_bytes() const;
   // SIGTERM, wait up to `grace_s`, then SIGKILL. Returns the exit status text.
   std::string stop(double grace_s = 5);
+  // SIGTERM without waiting (stop() then waits): lets several instances drain at once.
+  void terminate();
+  // SIGKILL now (a crash, for the storm scenario), and reap.
+  void kill_now();
 
  private:
   HeraldProcess() = default;
@@ -37,6 +45,7 @@ class HeraldProcess {
   unsigned short port_ = 0;
   std::string log_path_;
   bool reaped_ = false;
+  bool term_sent_ = false;  // a second SIGTERM makes herald exit at once: send one
 };
 
 // The kernel's side of memory, machine wide: slab (socket structures live there) and the pages
@@ -50,10 +59,14 @@ struct KernelMemory {
   static KernelMemory read();
 };
 
+// VmRSS of any process, in bytes (0 if unreadable).
+std::uint64_t rss_bytes_of(pid_t pid);
+
 // CPU time (user + system) a process has used so far, in seconds; 0 if unreadable.
 double cpu_seconds(pid_t pid);
 
-// SIGKILLs a herald this process started and has not stopped yet (for the watchdog's last resort).
+// SIGKILLs every process (herald, redis-server) this process started and has not stopped yet
+// (for the watchdog's last resort).
 void kill_started_herald();
 
 // "host:port" -> parts; false when malformed.

@@ -52,6 +52,7 @@ class Driver {
  public:
   Driver(const DriveSpec& spec, DriveProgress& progress) : spec_(spec), progress_(progress), deadline_(io_) {
     result_.clients.resize(spec.clients);
+    next_ = spec.first;
     auto addr = asio::ip::make_address_v4(spec.host);
     target_ = tcp::endpoint(addr, spec.port);
     host_port_ = spec.host + ":" + std::to_string(spec.port);
@@ -80,19 +81,20 @@ class Driver {
  private:
   // The next request's notifications [k0, k0 + n); n = 0 when there is nothing left to send.
   std::pair<std::uint64_t, std::uint64_t> take() {
-    if (next_ >= spec_.total || now_us() >= end_by_) {
-      if (next_ < spec_.total) result_.cut = true;
+    auto end = spec_.first + spec_.total;
+    if (next_ >= end || now_us() >= end_by_) {
+      if (next_ < end) result_.cut = true;
       return {0, 0};
     }
-    std::uint64_t n = std::min<std::uint64_t>(spec_.batch ? spec_.batch : 1, spec_.total - next_);
+    std::uint64_t n = std::min<std::uint64_t>(spec_.batch ? spec_.batch : 1, end - next_);
     auto k0 = next_;
     next_ += n;
     for (auto k = k0; k < k0 + n; ++k) result_.clients[k % spec_.clients].sent = k / spec_.clients + 1;
-    progress_.issued.store(next_, std::memory_order_relaxed);
+    progress_.issued.store(next_ - spec_.first, std::memory_order_relaxed);
     return {k0, n};
   }
 
-  void append_item(std::string& b, std::uint64_t k, std::uint64_t stamp) {
+  void append_item(std::string& b, std::uint64_t k, std::uint64_t stamp, std::uint64_t written) {
     auto c = k % spec_.clients;
     b += spec_.legacy ? "{\"clientId\":\"" : "{\"client_id\":\"";
     b += spec_.prefix;
@@ -103,6 +105,11 @@ class Driver {
     append_num(b, k / spec_.clients);
     b += ",\"t\":";
     append_num(b, stamp);
+    if (spec_.rate > 0) {
+      // When it was written, beside when it was due: tells herald's delay from the driver's own.
+      b += ",\"w\":";
+      append_num(b, written);
+    }
     if (!padding_.empty()) {
       b += ",\"p\":\"";
       b += padding_;
@@ -111,17 +118,18 @@ class Driver {
     b += "}}";
   }
 
-  void build(std::string& req, std::string& body, std::uint64_t k0, std::uint64_t n, std::uint64_t stamp) {
+  void build(std::string& req, std::string& body, std::uint64_t k0, std::uint64_t n, std::uint64_t stamp,
+             std::uint64_t written) {
     body.clear();
     if (spec_.batch) {
       body += "{\"notifications\":[";
       for (auto k = k0; k < k0 + n; ++k) {
         if (k != k0) body += ',';
-        append_item(body, k, stamp);
+        append_item(body, k, stamp, written);
       }
       body += "]}";
     } else {
-      append_item(body, k0, stamp);
+      append_item(body, k0, stamp, written);
     }
     req.clear();
     req += spec_.batch    ? "POST /v1/notifications/batch HTTP/1.1\r\nHost: "
@@ -257,15 +265,15 @@ class Driver {
       if (!n) break;
       std::uint64_t stamp = now_us();
       if (spec_.rate > 0) {
-        auto due = start_us_ + static_cast<std::uint64_t>(static_cast<double>(k0) * 1e6 / spec_.rate);
+        auto due = start_us_ + static_cast<std::uint64_t>(static_cast<double>(k0 - spec_.first) * 1e6 / spec_.rate);
         if (due > stamp) {
           pace.expires_after(std::chrono::microseconds(due - stamp));
           co_await pace.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         }
         stamp = due;
       }
-      build(req, body, k0, n, stamp);
       auto written = now_us();
+      build(req, body, k0, n, stamp, written);
       if (spec_.rate > 0) result_.send_lag.record(written > stamp ? written - stamp : 0);
       ++result_.requests;
       co_await asio::async_write(s, asio::buffer(req), asio::redirect_error(asio::use_awaitable, ec));

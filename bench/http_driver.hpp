@@ -28,6 +28,7 @@ struct DriveSpec {
   std::string prefix;          // client id = prefix + index
   std::uint64_t clients = 1;   // notifications go to clients 0..clients-1
   std::uint64_t total = 0;     // notifications to send
+  std::uint64_t first = 0;     // the first k: a later phase continues the seqs of an earlier one
   unsigned batch = 0;          // 0: POST /v1/notifications; N: POST /v1/notifications/batch, N per request
   double rate = 0;             // notifications per second; 0 = flat out
   unsigned connections = 32;   // keep-alive connections, one request in flight on each

@@ -16,11 +16,14 @@ bool parse_options(int argc, char** argv, Options& out, int& exit_code) {
       "  batch   the same through the batch endpoint, --batch per request\n"
       "  burst   --clients (10000) connected, one notification per client per batch, flat out: frames/s\n"
       "  replay  --backlog per client stored while offline, then connect: notifications/s replayed\n"
-      "  churn   --loops concurrent connect-hello-close loops for --seconds: connects/s"};
+      "  churn   --loops concurrent connect-hello-close loops for --seconds: connects/s\n"
+      "  storm   redis-server + --instances (3) heralds, --clients (15000) on the first, which is killed\n"
+      "          (SIGKILL) with --pending notifications per client posted right after: seconds until\n"
+      "          every client is re-homed on the others and holds every pending notification"};
   app.get_formatter()->column_width(30);
-  app.add_option("scenario", out.scenario, "idle, notify, batch, burst, replay or churn")
+  app.add_option("scenario", out.scenario, "idle, notify, batch, burst, replay, churn or storm")
       ->required()
-      ->check(CLI::IsMember({"idle", "notify", "batch", "burst", "replay", "churn"}));
+      ->check(CLI::IsMember({"idle", "notify", "batch", "burst", "replay", "churn", "storm"}));
   app.add_flag("--quiet", out.quiet, "no progress on stderr");
   for_each_option(out, [&](const char* name, auto& field, const char* help) {
     auto* opt = app.add_option(std::string("--") + name, field, help);

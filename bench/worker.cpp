@@ -82,6 +82,7 @@ struct Spec {
   unsigned ack_ms = 5;
   unsigned deadline_s = 600;
   bool legacy = false;
+  std::vector<tcp::endpoint> spread;  // more servers: client i connects to [target, spread...][i mod n]
 };
 
 Spec parse_spec(const json::object& o) {
@@ -101,6 +102,11 @@ Spec parse_spec(const json::object& o) {
   s.ack_ms = std::max(1u, o.at("ack_ms").to_number<unsigned>());
   s.deadline_s = std::max(1u, o.at("deadline_s").to_number<unsigned>());
   if (auto* l = o.if_contains("legacy")) s.legacy = l->as_bool();
+  if (auto* sp = o.if_contains("spread"))
+    for (auto& t : sp->get_array()) {
+      auto& a = t.get_array();
+      s.spread.emplace_back(asio::ip::make_address_v4(a[0].get_string()), a[1].to_number<unsigned short>());
+    }
   return s;
 }
 
@@ -124,6 +130,10 @@ struct Conn {
   bool churning = false;    // say hello, then close at once
   std::uint64_t open_start_us = 0;
   std::uint32_t attempts = 0;
+  std::uint16_t target = 0;  // 0: the spec's target; i > 0: the loop's rehome_targets[i - 1]
+  bool moving = false;       // lost its server in rehome mode and is connecting to another
+  bool rehomed_once = false;
+  std::uint64_t lost_at = 0;  // when the server it is moving away from was lost
 
   std::string tail;  // an incomplete frame (or HTTP head) between reads
   std::string frag;  // a fragmented message in flight (Herald does not fragment; handled anyway)
@@ -153,15 +163,28 @@ struct Loop {
   std::uint32_t mask_state = 0x9E3779B9u;
 
   Histogram latency;      // notification: receive - send stamp
+  Histogram latency_write;  // receive - when the request was actually written (differs at a rate)
   Histogram connect_lat;  // connect start -> welcome
   std::map<int, std::uint64_t> close_codes;  // close codes the server sent
   std::map<std::string, std::uint64_t> error_codes;
 
   Counter opened{0}, ready{0}, failed{0}, received{0}, unique{0}, errors{0}, closed{0}, connects{0};
   Counter first_rx{0}, last_rx{0}, first_start{0}, last_ready{0}, churners_done{0};
+  // dropped: moves started (a connection lost in rehome mode; a client may lose its new server
+  // too); moved: moves finished (welcomed elsewhere); rehomed: clients welcomed elsewhere at
+  // least once. dropped - moved clients are between servers now.
+  Counter dropped{0}, moved{0}, rehomed{0}, last_rehome{0};
   std::size_t next_open = 0;
   unsigned inflight = 0;
   bool stopping = false;
+
+  // Rehome mode (the storm scenario): a held client whose connection ends reconnects, as a client
+  // library would, to one of these, after a random delay up to rehome_jitter_ms (then backing off
+  // exponentially up to 2 s while connecting fails), and resumes with last_id.
+  std::vector<tcp::endpoint> rehome_targets;
+  unsigned rehome_jitter_ms = 0;
+  bool rehome = false;
+  Histogram rehome_lat;  // connection lost -> welcome from the new server
 
   std::uint32_t next_mask() {
     mask_state ^= mask_state << 13;
@@ -260,6 +283,29 @@ struct Loop {
     }
     co_await read_until_end(c);
     if (!c.counted) finish_opening(c, false);  // ended before its welcome
+    while (rehome && !stopping) {
+      // Lost the server: move to another one as a client library would. A connection that ends
+      // before its welcome (the hello refused, say) is the same move, tried again.
+      if (!c.moving) {
+        bump(dropped);
+        c.moving = true;
+        c.lost_at = now_us();
+      }
+      auto lost_at = c.lost_at;
+      unsigned backoff = rehome_jitter_ms;
+      bool moved = false;
+      for (unsigned tries = 0; !moved && !stopping && tries < 50; ++tries) {
+        co_await sleep_ms(backoff ? static_cast<int>(next_mask() % (backoff + 1)) : 0);
+        c.target = static_cast<std::uint16_t>(1 + (c.index + tries) % rehome_targets.size());
+        moved = co_await open(c, lost_at);
+        backoff = std::min(2000u, std::max(100u, backoff * 2));
+      }
+      if (!moved) {
+        ++error_codes["rehome: could not reconnect"];
+        co_return;
+      }
+      co_await read_until_end(c);
+    }
   }
 
   // Starts one churn loop per client of this loop.
@@ -307,10 +353,11 @@ struct Loop {
   }
 
   // Connects, upgrades and says hello. True when the hello is on its way.
-  awaitable<bool> open(Conn& c) {
+  awaitable<bool> open(Conn& c, std::uint64_t started_us = 0) {
     reset_socket(c);
     c.state = Conn::State::opening;
-    c.open_start_us = now_us();
+    c.open_start_us = started_us ? started_us : now_us();
+    const auto& target = c.target ? rehome_targets[c.target - 1] : spec.target;
     error_code ec;
     c.sock.open(tcp::v4(), ec);
     if (ec) co_return fail(c, "socket");
@@ -321,7 +368,7 @@ struct Loop {
     auto& src = spec.sources[(c.index + c.attempts) % spec.sources.size()];
     c.sock.bind(tcp::endpoint(src, 0), ec);
     if (ec) co_return fail(c, "bind");
-    co_await c.sock.async_connect(spec.target, asio::redirect_error(asio::use_awaitable, ec));
+    co_await c.sock.async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return fail(c, "connect");
     c.sock.set_option(tcp::no_delay(true), ec);
     c.sock.non_blocking(true, ec);
@@ -353,7 +400,11 @@ struct Loop {
       became_ready(c);
       co_return true;
     }
-    std::string hello = "{\"type\":\"hello\",\"client_id\":\"" + c.client_id + "\"}";
+    // Resumes after the newest notification it holds, as a client library does on a reconnect.
+    std::string hello = "{\"type\":\"hello\",\"client_id\":\"" + c.client_id + "\"";
+    if (c.has_last)
+      hello += ",\"last_id\":\"" + std::to_string(c.last_ms) + "-" + std::to_string(c.last_seq) + "\"";
+    hello += "}";
     send_frame(c, ws::text, hello);
     co_return true;
   }
@@ -459,6 +510,18 @@ struct Loop {
   void became_ready(Conn& c) {
     if (c.state != Conn::State::opening) return;
     c.state = Conn::State::ready;
+    if (c.moving) {
+      c.moving = false;
+      auto now = now_us();
+      rehome_lat.record(now - c.open_start_us);
+      bump(moved);
+      if (!c.rehomed_once) {
+        c.rehomed_once = true;
+        bump(rehomed);
+      }
+      last_rehome.store(std::max(last_rehome.load(std::memory_order_relaxed), now), std::memory_order_relaxed);
+      return;
+    }
     connect_lat.record(now_us() - c.open_start_us);
     finish_opening(c, true);
     if (c.churning) {
@@ -505,6 +568,7 @@ struct Loop {
     }
     auto now = now_us();
     latency.record(now > n.t ? now - n.t : 0);
+    latency_write.record(now > n.w ? now - n.w : 0);
     bump(received);
     if (!first_rx.load(std::memory_order_relaxed)) first_rx.store(now, std::memory_order_relaxed);
     last_rx.store(now, std::memory_order_relaxed);
@@ -563,6 +627,7 @@ void on_each_loop(std::vector<std::unique_ptr<Loop>>& loops, F f) {
 struct Totals {
   std::uint64_t opened = 0, ready = 0, failed = 0, received = 0, unique = 0, errors = 0, closed = 0, connects = 0;
   std::uint64_t first_rx = 0, last_rx = 0, first_start = 0, last_ready = 0, churners_done = 0;
+  std::uint64_t dropped = 0, moved = 0, rehomed = 0, last_rehome = 0;
 };
 
 Totals totals(std::vector<std::unique_ptr<Loop>>& loops) {
@@ -577,6 +642,10 @@ Totals totals(std::vector<std::unique_ptr<Loop>>& loops) {
     t.closed += l->closed.load();
     t.connects += l->connects.load();
     t.churners_done += l->churners_done.load();
+    t.dropped += l->dropped.load();
+    t.moved += l->moved.load();
+    t.rehomed += l->rehomed.load();
+    t.last_rehome = std::max(t.last_rehome, l->last_rehome.load());
     auto fr = l->first_rx.load();
     if (fr && (!t.first_rx || fr < t.first_rx)) t.first_rx = fr;
     t.last_rx = std::max(t.last_rx, l->last_rx.load());
@@ -607,7 +676,8 @@ json::object progress(std::vector<std::unique_ptr<Loop>>& loops) {
   auto t = totals(loops);
   return {{"ev", "progress"}, {"opened", t.opened},     {"ready", t.ready},     {"failed", t.failed},
           {"received", t.received}, {"unique", t.unique}, {"errors", t.errors}, {"closed", t.closed},
-          {"connects", t.connects}, {"first_rx", t.first_rx}, {"last_rx", t.last_rx}};
+          {"connects", t.connects}, {"first_rx", t.first_rx}, {"last_rx", t.last_rx},
+          {"dropped", t.dropped}, {"moved", t.moved}, {"rehomed", t.rehomed}, {"last_rehome", t.last_rehome}};
 }
 
 // The per-client verdict (see checks.hpp). `clients` holds [index, n_sent, n202, sum202, [failed
@@ -632,7 +702,7 @@ json::object verify(std::vector<std::unique_ptr<Loop>>& loops, const Spec& spec,
   std::mutex mu;
   std::uint64_t lost = 0, dups = 0, ooo = 0, misrouted = 0, mismatch = 0, unconfirmed = 0, unexpected = 0;
   std::uint64_t lost_clients = 0;
-  Histogram lat, conn_lat;
+  Histogram lat, lat_w, conn_lat, rehome_lat;
   on_each_loop(loops, [&](Loop& l) {
     std::uint64_t lo = 0, du = 0, oo = 0, mi = 0, mm = 0, un = 0, ux = 0, lc = 0;
     for (auto& cp : l.conns) {
@@ -658,7 +728,9 @@ json::object verify(std::vector<std::unique_ptr<Loop>>& loops, const Spec& spec,
     lost += lo, dups += du, ooo += oo, misrouted += mi, mismatch += mm, unconfirmed += un, unexpected += ux;
     lost_clients += lc;
     lat.merge(l.latency);
+    lat_w.merge(l.latency_write);
     conn_lat.merge(l.connect_lat);
+    rehome_lat.merge(l.rehome_lat);
   });
   auto t = totals(loops);
   json::object r{{"ev", "verify"},
@@ -675,7 +747,12 @@ json::object verify(std::vector<std::unique_ptr<Loop>>& loops, const Spec& spec,
                  {"first_rx", t.first_rx},
                  {"last_rx", t.last_rx},
                  {"latency", lat.to_json()},
-                 {"connect_latency", conn_lat.to_json()}};
+                 {"latency_from_write", lat_w.to_json()},
+                 {"connect_latency", conn_lat.to_json()},
+                 {"rehome_latency", rehome_lat.to_json()},
+                 {"dropped", t.dropped},
+                 {"rehomed", t.rehomed},
+                 {"last_rehome", t.last_rehome}};
   auto d = diagnostics(loops);
   for (auto& kv : d) r[kv.key()] = kv.value();
   return r;
@@ -695,7 +772,11 @@ int run_worker(const json::object& spec_json) {
     auto& l = *loops[i % spec.threads];
     auto idx = spec.first + i;
     l.conns.push_back(std::make_unique<Conn>(l, idx, spec.prefix + std::to_string(idx), l.io));
+    // Spread over several servers: the extra ones sit in rehome_targets until a rehome replaces them.
+    if (!spec.spread.empty()) l.conns.back()->target = static_cast<std::uint16_t>(idx % (1 + spec.spread.size()));
   }
+  if (!spec.spread.empty())
+    for (auto& l : loops) l->rehome_targets = spec.spread;
   for (auto& l : loops) l->run();
 
   std::atomic<bool> quit{false};
@@ -769,6 +850,22 @@ int run_worker(const json::object& spec_json) {
       auto d = diagnostics(loops);
       for (auto& kv : d) r[kv.key()] = kv.value();
       emit(r);
+    } else if (name == "rehome") {
+      // {"cmd":"rehome","targets":[[host,port],...],"jitter_ms":J}: answered {"ev":"rehome"} once
+      // every loop is in rehome mode.
+      std::vector<tcp::endpoint> targets;
+      for (auto& t : cmd.at("targets").get_array()) {
+        auto& a = t.get_array();
+        targets.emplace_back(asio::ip::make_address_v4(a[0].get_string()), a[1].to_number<unsigned short>());
+      }
+      auto jitter = cmd.at("jitter_ms").to_number<unsigned>();
+      if (!targets.empty())
+        on_each_loop(loops, [&](Loop& l) {
+          l.rehome_targets = targets;
+          l.rehome_jitter_ms = jitter;
+          l.rehome = true;
+        });
+      emit({{"ev", "rehome"}, {"targets", targets.size()}});
     } else if (name == "verify") {
       emit(verify(loops, spec, cmd.at("clients").get_array()));
     } else if (name == "quit") {

@@ -7,9 +7,11 @@
 //
 // The conversation with the controller is JSON lines: commands on stdin, events on stdout.
 //   stdin:  {"cmd":"connect"} | {"cmd":"churn","seconds":T} | {"cmd":"verify","clients":[...]}
+//           | {"cmd":"rehome","targets":[[host,port],...],"jitter_ms":J}  (from now on a client
+//             whose connection ends reconnects to one of the targets with last_id: storm)
 //           | {"cmd":"quit"}   (EOF on stdin also quits: a worker never outlives its controller)
 //   stdout: {"ev":"progress",...} every 200 ms, {"ev":"connected",...}, {"ev":"churn",...},
-//           {"ev":"verify",...}
+//           {"ev":"rehome",...}, {"ev":"verify",...}
 //
 // Invariant: a worker exits by itself, whatever happens: on "quit", on EOF, or when its
 // deadline (SIGALRM) passes.

@@ -38,6 +38,8 @@ WorkerPool::WorkerPool(const PoolSpec& spec) : spec_(spec) {
 
     json::array src;
     for (auto& s : sources_) src.push_back(json::string(s));
+    json::array spread;
+    for (auto p : spec.spread) spread.push_back(json::array{json::string(spec.host), p});
     json::object js{{"host", spec.host},
                     {"port", spec.port},
                     {"first", wk->first},
@@ -49,7 +51,8 @@ WorkerPool::WorkerPool(const PoolSpec& spec) : spec_(spec) {
                     {"ack_every", spec.ack_every},
                     {"ack_ms", spec.ack_ms},
                     {"legacy", spec.legacy},
-                    {"deadline_s", spec.deadline_s}};
+                    {"deadline_s", spec.deadline_s},
+                    {"spread", std::move(spread)}};
     auto spec_text = json::serialize(js);
 
     int in_pipe[2], out_pipe[2];
@@ -171,6 +174,10 @@ PoolProgress WorkerPool::progress() {
     auto fr = get("first_rx");
     if (fr && (!p.first_rx || fr < p.first_rx)) p.first_rx = fr;
     p.last_rx = std::max(p.last_rx, get("last_rx"));
+    p.dropped += get("dropped");
+    p.moved += get("moved");
+    p.rehomed += get("rehomed");
+    p.last_rehome = std::max(p.last_rehome, get("last_rehome"));
   }
   return p;
 }

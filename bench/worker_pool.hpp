@@ -27,6 +27,7 @@ namespace bench {
 struct PoolSpec {
   std::string host;
   unsigned short port = 0;
+  std::vector<unsigned short> spread;  // more ports on `host`: client i connects to [port, spread...][i mod n]
   std::uint64_t clients = 0;
   std::string prefix;               // client id = prefix + index
   std::uint64_t per_worker = 19000; // clients per worker process at most
@@ -44,6 +45,9 @@ struct PoolSpec {
 struct PoolProgress {
   std::uint64_t opened = 0, ready = 0, failed = 0, received = 0, unique = 0, errors = 0, closed = 0, connects = 0;
   std::uint64_t first_rx = 0, last_rx = 0;
+  // storm: connections lost in rehome mode, of those welcomed again elsewhere, clients welcomed
+  // elsewhere at least once, when the last welcome came.
+  std::uint64_t dropped = 0, moved = 0, rehomed = 0, last_rehome = 0;
   unsigned dead = 0;  // workers whose pipe ended
 };
 

@@ -146,8 +146,11 @@ bool scan_notification(std::string_view msg, Notification& n) {
   auto d = msg.find("\"data\":{", e);
   if (d == std::string_view::npos) return false;
   std::size_t p = d;
-  return number_after(msg, "\"c\":", p, n.c, p) && number_after(msg, "\"s\":", p, n.s, p) &&
-         number_after(msg, "\"t\":", p, n.t, p);
+  if (!(number_after(msg, "\"c\":", p, n.c, p) && number_after(msg, "\"s\":", p, n.s, p) &&
+        number_after(msg, "\"t\":", p, n.t, p)))
+    return false;
+  if (!number_after(msg, "\"w\":", p, n.w, p)) n.w = n.t;
+  return true;
 }
 
 bool scan_legacy(std::string_view msg, Notification& n) {
@@ -155,6 +158,7 @@ bool scan_legacy(std::string_view msg, Notification& n) {
   if (!(number_after(msg, "\"c\":", p, n.c, p) && number_after(msg, "\"s\":", p, n.s, p) &&
         number_after(msg, "\"t\":", p, n.t, p)))
     return false;
+  if (!number_after(msg, "\"w\":", p, n.w, p)) n.w = n.t;
   n.id = {};
   n.id_ms = 0;
   n.id_seq = n.s;

@@ -48,6 +48,7 @@ struct Notification {
   std::uint64_t id_ms = 0, id_seq = 0;
   std::string_view id;  // the id text, for the ack
   std::uint64_t c = 0, s = 0, t = 0;
+  std::uint64_t w = 0;  // when the request was written ("w", at a fixed rate; else = t)
 };
 
 // Kind of a server text message, from a cheap look at its "type".

@@ -7,7 +7,8 @@ pkgs=(
   libboost1.81-dev libboost-json1.81-dev libspdlog-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev libhiredis-dev
   clang libclang-rt-14-dev
-  redis-server python3 python3-websockets python3-pytest
+  redis-server redis-tools python3 python3-websockets python3-pytest
+  gnuplot-nox
   nodejs npm
 )
 missing=()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench-compare: the same durable notify scenario on Herald and on the baseline of the design
+# make bench-compare: the same scenarios on Herald and on the baseline of the design
 # it replaces (bench/baseline/server.mjs: Node.js ws + ioredis), in one run, side by side.
 #
 # Starts redis-server on a free loopback port, 2 baseline instances and 2 herald instances
@@ -8,12 +8,17 @@
 #   baseline       --protocol legacy (hello {"clientId"}, bare data frames, POST /notify)
 #   herald         herald's own protocol (envelopes with ids, acks, POST /v1/notifications)
 #   herald-legacy  herald spoken to exactly like the baseline (its legacy hello and POST /notify)
-# Prints one JSON line per system and one with the ratios (herald / baseline), writes them to
+# Prints one JSON line per system and scenario and one with the ratios (herald / baseline) per
+# scenario, writes them to
 # build/bench/compare.jsonl (the bench's full lines go to build/bench/compare-full.jsonl), and
 # stops everything it started. Loopback only; every step is bounded in time.
 #
 # Environment: HERALD, BENCH (binaries; default build/herald, build/bench/herald-bench),
-# CLIENTS (100), COUNT (20000), RATE (0 = flat out), HTTP_CONNECTIONS (32), TIMEOUT (120 s per run).
+# SCENARIOS ("notify rate idle replay"): notify = flat out (COUNT, RATE = 0), rate = notify at
+# FIXED_RATE (2000/s) for 3 s, idle = IDLE (10000) connections held (RSS of the instance holding
+# them), replay = BACKLOG (100) per client stored while offline, then connect;
+# CLIENTS (100), COUNT (20000), RATE (0 = flat out), HTTP_CONNECTIONS (32), TIMEOUT (120 s per run),
+# OUT (build/bench/compare.jsonl).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,8 +30,13 @@ COUNT=${COUNT:-20000}
 RATE=${RATE:-0}
 HTTP_CONNECTIONS=${HTTP_CONNECTIONS:-32}
 TIMEOUT=${TIMEOUT:-120}
+SCENARIOS=${SCENARIOS:-notify rate idle replay}
+FIXED_RATE=${FIXED_RATE:-2000}
+export FIXED_RATE
+IDLE=${IDLE:-10000}
+BACKLOG=${BACKLOG:-100}
 outdir=$(dirname "$BENCH")
-out="$outdir/compare.jsonl"
+out=${OUT:-$outdir/compare.jsonl}
 full="$outdir/compare-full.jsonl"
 
 for b in "$HERALD" "$BENCH"; do [[ -x $b ]] || { echo "compare: $b not built (make build)" >&2; exit 1; }; done
@@ -108,54 +118,82 @@ echo "compare: baseline on $b1 $b2, herald on $h1 $h2" >&2
 
 : >"$full"
 : >"$out"
-# run SYSTEM API CLIENTS_ON PROTOCOL SERVER_PIDS...
+# run SYSTEM SCENARIO API CLIENTS_ON PROTOCOL SERVER_PIDS... -- herald-bench args
 run() {
-  local name=$1 api=$2 target=$3 proto=$4
-  shift 4
+  local name=$1 scen=$2 api=$3 target=$4 proto=$5
+  shift 5
+  local spids=()
+  while (($#)) && [[ $1 != -- ]]; do spids+=("$1"); shift; done
+  shift
   redis-cli -p "$rport" flushall >/dev/null
   local s0 r0 s1 r1
-  s0=$(cpu_of "$@"); r0=$(cpu_of "$rpid")
-  echo "compare: $name: notify, $CLIENTS clients on $target, $COUNT notifications to $api" >&2
-  local raw="$work/$name.jsonl"
-  timeout -k 5 $((TIMEOUT + 60)) "$BENCH" notify --protocol "$proto" --target "$target" --api-target "$api" \
-    --clients "$CLIENTS" --count "$COUNT" --rate "$RATE" --http-connections "$HTTP_CONNECTIONS" \
-    --timeout "$TIMEOUT" --drain 10 --label "compare $name" --out "$raw" --quiet >/dev/null || true
-  s1=$(cpu_of "$@"); r1=$(cpu_of "$rpid")
+  s0=$(cpu_of "${spids[@]}"); r0=$(cpu_of "$rpid")
+  echo "compare: $name: $scen $* (clients on $target, API on $api)" >&2
+  local raw="$work/$name-$scen.jsonl"
+  local pidlist
+  pidlist=$(IFS=,; echo "${spids[*]}")
+  timeout -k 5 $((TIMEOUT + 60)) "$BENCH" "$scen" --protocol "$proto" --target "$target" --api-target "$api" \
+    --server-pids "$pidlist" --timeout "$TIMEOUT" --drain 10 --label "compare $name $scen" --out "$raw" --quiet \
+    "$@" >/dev/null || true
+  s1=$(cpu_of "${spids[@]}"); r1=$(cpu_of "$rpid")
   [[ -s $raw ]] || echo '{}' >"$raw"
   node -e '
     const fs = require("fs");
-    const [name, raw, scpu, rcpu] = process.argv.slice(1);
+    const [name, scen, raw, scpu, rcpu] = process.argv.slice(1);
     const r = JSON.parse(fs.readFileSync(raw, "utf8").trim().split("\n").pop() || "{}");
-    const f = r.figures || {}, c = r.checks || {}, l = f.latency || {};
-    console.log(JSON.stringify({system: name, protocol: (r.params||{}).protocol, ok: r.ok === true,
-      clients: (r.params||{}).clients, notifications: (r.params||{}).notifications,
+    const f = r.figures || {}, c = r.checks || {}, l = f.latency || {}, p = r.params || {};
+    console.log(JSON.stringify({system: name, scenario: scen, protocol: p.protocol, ok: r.ok === true,
+      clients: p.clients ?? p.connections, notifications: p.notifications, rate: p.rate,
       deliveries_per_s: f.deliveries_per_s, accepted_per_s: f.accepted_per_s,
+      notifications_per_s: f.notifications_per_s, bytes_per_connection: f.bytes_per_connection,
+      connects_per_s: f.connects_per_s,
       p50_ms: l.p50_ms, p99_ms: l.p99_ms, p999_ms: l.p999_ms, max_ms: l.max_ms,
       api_p99_ms: (f.api_latency||{}).p99_ms, lost: c.lost, duplicates: c.duplicates,
       out_of_order: c.out_of_order, not_202: c.not_202,
       cpu: {...(f.cpu || {}), servers_s: +scpu, redis_s: +rcpu}, problems: r.problems}));
-  ' "$name" "$raw" "$(awk -v a="$s0" -v b="$s1" 'BEGIN{printf "%.2f", b - a}')" \
+  ' "$name" "$scen" "$raw" "$(awk -v a="$s0" -v b="$s1" 'BEGIN{printf "%.2f", b - a}')" \
     "$(awk -v a="$r0" -v b="$r1" 'BEGIN{printf "%.2f", b - a}')" | tee -a "$out"
   cat "$raw" >>"$full"
 }
 
-run baseline "$b1" "$b2" legacy "${bpids[@]}"
-run herald "$h1" "$h2" herald "${hpids[@]}"
-run herald-legacy "$h1" "$h2" legacy "${hpids[@]}"
-
-node -e '
-  const fs = require("fs");
-  const rows = Object.fromEntries(fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse).map(r => [r.system, r]));
-  const b = rows.baseline || {};
-  const ratio = (a, d) => (a && d ? +(a / d).toFixed(2) : null);
-  const line = {ratios: "herald / baseline", clients: b.clients, notifications: b.notifications};
-  for (const s of ["herald", "herald-legacy"]) {
-    const h = rows[s] || {};
-    line[s] = {throughput: ratio(h.deliveries_per_s, b.deliveries_per_s),
-               p99: ratio(h.p99_ms, b.p99_ms), p50: ratio(h.p50_ms, b.p50_ms),
-               server_cpu: ratio((h.cpu || {}).servers_s, (b.cpu || {}).servers_s)};
-  }
-  line.all_ok = Object.values(rows).every(r => r.ok);
-  console.log(JSON.stringify(line));
-' "$out" | tee -a "$out"
+# One scenario on each system, back to back.
+for scen in $SCENARIOS; do
+  case $scen in
+    notify)
+      args=(--clients "$CLIENTS" --count "$COUNT" --rate "$RATE" --http-connections "$HTTP_CONNECTIONS") ;;
+    rate)
+      args=(--clients "$CLIENTS" --count $((FIXED_RATE * 3)) --rate "$FIXED_RATE" --http-connections "$HTTP_CONNECTIONS") ;;
+    idle)
+      args=(--connections "$IDLE") ;;
+    replay)
+      args=(--clients "$CLIENTS" --backlog "$BACKLOG" --http-connections "$HTTP_CONNECTIONS") ;;
+    *) echo "compare: unknown scenario $scen (notify, rate, idle, replay)" >&2; exit 2 ;;
+  esac
+  bench=$scen; [[ $scen == rate ]] && bench=notify
+  # idle: the memory of the instance holding the clients; otherwise the CPU of both instances.
+  if [[ $scen == idle ]]; then bp=("${bpids[1]}"); hp=("${hpids[1]}"); else bp=("${bpids[@]}"); hp=("${hpids[@]}"); fi
+  run baseline "$bench" "$b1" "$b2" legacy "${bp[@]}" -- "${args[@]}"
+  run herald "$bench" "$h1" "$h2" herald "${hp[@]}" -- "${args[@]}"
+  [[ $scen == notify ]] && run herald-legacy "$bench" "$h1" "$h2" legacy "${hp[@]}" -- "${args[@]}"
+  node -e '
+    const fs = require("fs");
+    const [path, scen] = process.argv.slice(1);
+    const all = fs.readFileSync(path, "utf8").trim().split("\n").map(JSON.parse);
+    const rows = Object.fromEntries(all.filter(r => r.system).map(r => [r.system + "/" + r.scenario + "/" + (r.rate || 0), r]));
+    const key = (s) => s + "/" + (scen === "rate" ? "notify" : scen) + "/" + (scen === "rate" ? Number(process.env.FIXED_RATE) : 0);
+    const b = rows[key("baseline")] || {};
+    const ratio = (a, d) => (a && d ? +(a / d).toFixed(2) : null);
+    const line = {ratios: "herald / baseline", scenario: scen, clients: b.clients, notifications: b.notifications};
+    for (const s of ["herald", "herald-legacy"]) {
+      const h = rows[key(s)];
+      if (!h) continue;
+      line[s] = {throughput: ratio(h.deliveries_per_s ?? h.notifications_per_s, b.deliveries_per_s ?? b.notifications_per_s),
+                 p99: ratio(h.p99_ms, b.p99_ms), p50: ratio(h.p50_ms, b.p50_ms),
+                 bytes_per_connection: ratio(h.bytes_per_connection, b.bytes_per_connection),
+                 server_cpu: ratio((h.cpu || {}).servers_s, (b.cpu || {}).servers_s)};
+    }
+    line.all_ok = ["baseline", "herald", "herald-legacy"].map(key).filter(k => rows[k]).every(k => rows[k].ok);
+    console.log(JSON.stringify(line));
+  ' "$out" "$scen" | tee -a "$out"
+done
 echo "compare: lines in $out, the bench's full lines in $full" >&2
