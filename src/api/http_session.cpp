@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <spdlog/spdlog.h>
 
 #include "api/service_api.hpp"
 #include "core/gateway.hpp"
 #include "core/loop.hpp"
+#include "tls/tls.hpp"
 #include "ws/handshake.hpp"
 #include "ws/session.hpp"
 
@@ -48,29 +50,56 @@ bool header_has_token(std::string_view value, std::string_view token) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Loop& loop, tcp::socket socket, bool api_only)
+  HttpSession(Loop& loop, tcp::socket socket, bool api_only, asio::ssl::context* tls)
       : loop_(loop), socket_(std::move(socket)), timer_(loop.io()), api_only_(api_only) {
     error_code ec;
     auto peer = socket_.remote_endpoint(ec);
     loopback_ = !ec && peer.address().is_loopback();
+    if (tls) tls_ = std::make_unique<tls::Stream>(std::move(socket_), *tls);
+  }
+
+  // TLS: the handshake first, bounded like a WebSocket hello; a failure is counted and closes.
+  void start() {
+    if (!tls_) return read();
+    arm_timer(std::chrono::milliseconds(loop_.gateway().config().hello_timeout_ms));
+    tls_->async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](error_code ec) {
+      self->timer_.cancel();
+      if (ec) {
+        self->loop_.metrics().tls_handshake_failures.add();
+        spdlog::debug("TLS handshake failed: {}", ec.message());
+        return self->close();
+      }
+      self->read();
+    });
   }
 
   void read() {
     parser_.emplace();
     parser_->body_limit(loop_.gateway().config().max_body_bytes);
     parser_->header_limit(kHeaderLimit);
-    arm_timer();
-    http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
-      self->on_read(ec);
+    arm_timer(kRequestTimeout);
+    with_stream([&](auto& stream) {
+      http::async_read(stream, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+        self->on_read(ec);
+      });
     });
   }
 
  private:
-  void arm_timer() {
-    timer_.expires_after(kRequestTimeout);
+  // The TCP socket, under TLS or not.
+  tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
+  // Runs f on the stream HTTP is spoken over.
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls_) f(*tls_);
+    else f(socket_);
+  }
+
+  void arm_timer(std::chrono::steady_clock::duration after) {
+    timer_.expires_after(after);
     timer_.async_wait([self = weak_from_this()](error_code ec) {
       if (ec) return;
-      if (auto s = self.lock()) s->socket_.close(ec);
+      if (auto s = self.lock()) s->lowest().close(ec);
     });
   }
 
@@ -141,16 +170,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     loop_.upgrade_begun();
     auto response = std::make_shared<std::string>(ws::switching_protocols_response(key));
-    asio::async_write(socket_, asio::buffer(*response),
-                      [self = shared_from_this(), response, origin_ok](error_code ec, std::size_t) {
-                        self->timer_.cancel();
-                        self->loop_.upgrade_done();
-                        if (ec) return;
-                        // Bytes the client sent after its request belong to the WebSocket.
-                        auto early = self->buffer_.data();
-                        std::string_view bytes(static_cast<const char*>(early.data()), early.size());
-                        ws::Session::start(self->loop_, std::move(self->socket_), bytes, origin_ok);
-                      });
+    with_stream([&](auto& stream) {
+      asio::async_write(stream, asio::buffer(*response),
+                        [self = shared_from_this(), response, origin_ok](error_code ec, std::size_t) {
+                          self->timer_.cancel();
+                          self->loop_.upgrade_done();
+                          if (ec) return;
+                          // Bytes the client sent after its request belong to the WebSocket.
+                          auto early = self->buffer_.data();
+                          std::string_view bytes(static_cast<const char*>(early.data()), early.size());
+                          if (self->tls_)
+                            ws::Session::start(self->loop_, std::move(*self->tls_), bytes, origin_ok);
+                          else
+                            ws::Session::start(self->loop_, std::move(self->socket_), bytes, origin_ok);
+                        });
+    });
   }
 
   void reply(ApiRoute route, ApiResponse r, bool close_after) {
@@ -163,26 +197,42 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->body() = std::move(r.body);
     res->keep_alive(!close_after);
     res->prepare_payload();
-    http::async_write(socket_, *res, [self = shared_from_this(), res, close_after](error_code ec, std::size_t) {
-      if (ec) return self->close();
-      if (close_after) return self->linger();
-      self->read();
+    with_stream([&](auto& stream) {
+      http::async_write(stream, *res, [self = shared_from_this(), res, close_after](error_code ec, std::size_t) {
+        if (ec) return self->close();
+        if (close_after) return self->linger();
+        self->read();
+      });
     });
   }
 
   // After an error answer the client may still be sending: stop writing, read and discard for
   // a moment, then close, so it sees our answer instead of a reset.
+  // TLS: close_notify goes out first, then the same happens on the TCP socket underneath.
   void linger() {
-    error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
     timer_.expires_after(kLinger);
     timer_.async_wait([self = shared_from_this()](error_code) { self->close(); });
+    if (tls_) {
+      auto* ssl = tls_->native_handle();
+      SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);  // send ours, wait for none
+      tls_->async_shutdown([self = shared_from_this()](error_code ec) {
+        if (ec) return self->close();
+        self->half_close_and_discard();
+      });
+      return;
+    }
+    half_close_and_discard();
+  }
+
+  void half_close_and_discard() {
+    error_code ec;
+    lowest().shutdown(tcp::socket::shutdown_send, ec);
     discard();
   }
 
   void discard() {
     auto scratch = loop_.read_buffer();  // nothing read here is kept
-    socket_.async_read_some(asio::buffer(scratch.data(), scratch.size()), [self = shared_from_this()](error_code ec, std::size_t) {
+    lowest().async_read_some(asio::buffer(scratch.data(), scratch.size()), [self = shared_from_this()](error_code ec, std::size_t) {
       if (ec) return self->close();
       self->discard();
     });
@@ -191,11 +241,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void close() {
     error_code ec;
     timer_.cancel();
-    socket_.close(ec);
+    lowest().close(ec);
   }
 
   Loop& loop_;
   tcp::socket socket_;
+  std::unique_ptr<tls::Stream> tls_;  // TLS connections only; it then owns the socket
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   asio::steady_timer timer_;
@@ -206,10 +257,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-void start_http_session(Loop& loop, tcp::socket socket, bool api_only) {
+void start_http_session(Loop& loop, tcp::socket socket, bool api_only, asio::ssl::context* tls) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  std::make_shared<HttpSession>(loop, std::move(socket), api_only)->read();
+  std::make_shared<HttpSession>(loop, std::move(socket), api_only, tls)->start();
 }
 
 }  // namespace herald::api

@@ -1,9 +1,15 @@
 // One HTTP/1.1 connection: Beast parses requests (header and body limits enforced as they
 // arrive), the service API answers them, keep-alive is honoured; a WebSocket upgrade on /v1/ws
 // writes the 101 and hands the raw socket to ws::Session, after which this object is gone.
+// With TLS, the TLS handshake comes first (bounded by --hello-timeout-ms), the same HTTP runs
+// over the TLS stream, and an upgrade hands that stream over instead.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace herald {
 class Loop;
@@ -12,6 +18,8 @@ class Loop;
 namespace herald::api {
 
 // api_only: this listener serves the service API and refuses WebSocket upgrades.
-void start_http_session(Loop& loop, boost::asio::ip::tcp::socket socket, bool api_only);
+// tls: the listener's TLS context, or null for plain TCP.
+void start_http_session(Loop& loop, boost::asio::ip::tcp::socket socket, bool api_only,
+                        boost::asio::ssl::context* tls = nullptr);
 
 }  // namespace herald::api

@@ -93,6 +93,10 @@ std::string render_prometheus(const std::vector<const Metrics*>& loops, const En
              v);
     }
 
+  head("herald_tls_handshake_failures_total", "counter",
+       "TLS connections that failed or did not finish their handshake in time (plain-text clients, timeouts, bad ClientHellos).");
+  line("herald_tls_handshake_failures_total", "", sum(loops, [](auto& m) { return m.tls_handshake_failures.get(); }));
+
   head("herald_engine_ready", "gauge", "1 when the engine can store.");
   line("herald_engine_ready", "", engine.ready ? 1 : 0);
   head("herald_engine_probe_failures_total", "counter", "Self-probes through the engine's broker that did not come back.");

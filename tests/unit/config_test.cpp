@@ -97,7 +97,7 @@ TEST_F(ConfigTest, OptionsAreUniqueAndDocumented) {
     for (char ch : s) EXPECT_TRUE(std::islower(static_cast<unsigned char>(ch)) || ch == '-') << s;
     EXPECT_GT(std::string(help).size(), 10u) << s << " needs a real description";
   });
-  EXPECT_EQ(n, 24);
+  EXPECT_EQ(n, 27);
 }
 
 TEST_F(ConfigTest, DesignOptionsAllExist) {
@@ -363,6 +363,35 @@ TEST_F(ConfigTest, ValidateAcceptsBoundaries) {
     c.log_level = level;
     EXPECT_EQ(validate(c), "") << level;
   }
+}
+
+// TLS: the certificate and its key come together; --api-tls off only makes sense for a separate
+// API address. (Whether the files can be read and match is checked when the server starts.)
+TEST_F(ConfigTest, TlsOptions) {
+  Config c;
+  EXPECT_EQ(c.api_tls, "auto");
+  c.tls_cert = "cert.pem";
+  EXPECT_NE(validate(c).find("--tls-key"), std::string::npos) << "a certificate without a key was accepted";
+  c.tls_cert.clear();
+  c.tls_key = "key.pem";
+  EXPECT_NE(validate(c).find("--tls-cert"), std::string::npos) << "a key without a certificate was accepted";
+  c.tls_cert = "cert.pem";
+  EXPECT_EQ(validate(c), "");
+  c.api_tls = "on";
+  EXPECT_NE(validate(c).find("--api-tls"), std::string::npos) << "--api-tls on was accepted";
+  c.api_tls = "off";
+  EXPECT_NE(validate(c).find("--api-listen"), std::string::npos) << "--api-tls off without --api-listen was accepted";
+  c.api_listen = "127.0.0.1:9090";
+  EXPECT_EQ(validate(c), "");
+
+  Config parsed;
+  int code = 0;
+  ASSERT_TRUE(parse({"--tls-cert", "/etc/herald/chain.pem", "--tls-key", "/etc/herald/key.pem"}, parsed, code));
+  EXPECT_EQ(parsed.tls_cert, "/etc/herald/chain.pem");
+  EXPECT_EQ(parsed.tls_key, "/etc/herald/key.pem");
+  Config half;
+  EXPECT_FALSE(parse({"--tls-cert", "/etc/herald/chain.pem"}, half, code));
+  EXPECT_EQ(code, 2);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
