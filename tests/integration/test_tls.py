@@ -168,26 +168,41 @@ def test_large_notification_spans_tls_records(herald_factory, certs, client_ctx)
     wait_until(lambda: api.pending(cid) == 0, what="the last ack to empty the inbox")
 
 
+UPGRADE = (b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def tls_upgrade(h, ctx, after=b"", rcvbuf=None):
+    """A hand-driven WebSocket over TLS: sends the upgrade request and `after` in one write, reads
+    the 101 (and not a byte more); returns the ssl socket."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(DEFAULT_TIMEOUT)
+    raw.connect((h.host, h.port))
+    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    s.sendall(UPGRADE + after)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        assert chunk, "closed during the upgrade"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return s
+
+
 def test_client_messages_split_and_joined_across_records(herald_factory, certs, client_ctx):
-    """Bytes the client sends arrive through the session's own TLS read buffer: a hello split over
-    many TLS records, and many acks in one record, are read like on plain TCP."""
+    """Bytes the client sends arrive through the session's own TLS read buffer: a hello that starts
+    in the upgrade's own record and is split over many more, and many acks in one record, are read
+    like on plain TCP."""
     h = start_tls(herald_factory, certs)
     api = HttpsApi(h.host, h.port, client_ctx)
     cid = new_cid()
-    raw = socket.create_connection((h.host, h.port), timeout=DEFAULT_TIMEOUT)
-    s = client_ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    hello = json.dumps({"type": "hello", "client_id": cid, "pad": "x" * 9000}).encode()
+    frame = _masked_text(hello)
+    s = tls_upgrade(h, client_ctx, after=frame[:700])
     try:
-        s.sendall(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = s.recv(1)
-            assert chunk, "closed during the upgrade"
-            head += chunk
-        assert head.startswith(b"HTTP/1.1 101"), head
-        hello = json.dumps({"type": "hello", "client_id": cid, "pad": "x" * 9000}).encode()
-        frame = _masked_text(hello)
-        for i in range(0, len(frame), 700):  # one TLS record per sendall
+        for i in range(700, len(frame), 700):  # one TLS record per sendall
             s.sendall(frame[i:i + 700])
         welcome = _read_text(s)
         assert json.loads(welcome)["type"] == "welcome"
@@ -198,6 +213,42 @@ def test_client_messages_split_and_joined_across_records(herald_factory, certs, 
         wait_until(lambda: api.pending(cid) == 0, what="the acks to empty the inbox")
     finally:
         s.close()
+
+
+def test_client_that_never_reads_is_closed_for_backpressure(herald_factory, certs, client_ctx):
+    """A TLS write that cannot complete holds the queue like a blocked writev: past
+    --max-queue-bytes the client is closed (backpressure), nothing unacked is lost, and the session
+    ends although the peer never reads our close or close_notify."""
+    h = start_tls(herald_factory, certs, max_queue_bytes=4096, max_message_bytes=2048)
+    api = HttpsApi(h.host, h.port, client_ctx)
+    cid = new_cid()
+    slow = tls_upgrade(h, client_ctx, after=_masked_text(json.dumps({"type": "hello", "client_id": cid}).encode()),
+                       rcvbuf=4096)
+    try:
+        assert json.loads(_read_text(slow))["type"] == "welcome"
+        conn = api.conn()
+        ids = []
+        try:
+            while api.metrics(conn=conn)['herald_errors_total{code="backpressure"}'] == 0:
+                assert len(ids) < 20000, "never hit backpressure"
+                for _ in range(100):
+                    r = api.post("/v1/notifications", {"client_id": cid, "data": {"n": len(ids), "pad": "x" * 1000}},
+                                 conn=conn)
+                    assert r.status == 202, r
+                    ids.append(r.body["id"])
+        finally:
+            conn.close()
+        ev = wait_until(lambda: [e for e in api.events(cid) if e["type"] == "disconnected"], timeout=8,
+                        what="the slow client to be closed")
+        assert ev[0]["reason"] == "backpressure"
+        wait_until(lambda: api.metrics()["herald_connections"] == 0, what="the session to end")
+        assert api.status(cid)["pending"] == len(ids)
+    finally:
+        slow.close()
+    c = wss(h, client_ctx)
+    c.hello(cid)
+    got = c.recv_notifications(len(ids), timeout=30)
+    assert [m["data"]["n"] for m in got] == list(range(len(ids)))
 
 
 def _masked_text(payload):

@@ -203,6 +203,7 @@ TEST_F(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
       {"api-key", "key-12345678"},    {"client-auth", "jwt"},            {"jwt-secret", "sekrit"},
       {"allowed-origins", "https://app.example.com"},
       {"log-level", "error"},         {"threads", "3"},
+      {"tls-cert", "/etc/herald/chain.pem"}, {"tls-key", "/etc/herald/key.pem"}, {"api-tls", "off"},
   };
   Config defaults;
   auto base = values_of(defaults);
@@ -212,6 +213,9 @@ TEST_F(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
     for (auto& n : option_names()) ::unsetenv(env_name_of(n).c_str());
     set_env(env_name_of(name), v);
     if (name == "client-auth") set_env("HERALD_JWT_SECRET", "sekrit");
+    if (name == "tls-cert") set_env("HERALD_TLS_KEY", "/etc/herald/key.pem");
+    if (name == "tls-key") set_env("HERALD_TLS_CERT", "/etc/herald/chain.pem");
+    if (name == "api-tls") set_env("HERALD_API_LISTEN", "127.0.0.1:2");
     Config c;
     int code;
     ASSERT_TRUE(parse({}, c, code)) << env_name_of(name) << "=" << v;
