@@ -180,7 +180,8 @@ def tls_upgrade(h, ctx, after=b"", rcvbuf=None):
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     raw.settimeout(DEFAULT_TIMEOUT)
     raw.connect((h.host, h.port))
-    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    # A TCP end without close_notify must show as an error, not as a clean end.
+    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False)
     s.sendall(UPGRADE + after)
     head = b""
     while b"\r\n\r\n" not in head:
@@ -211,6 +212,27 @@ def test_client_messages_split_and_joined_across_records(herald_factory, certs, 
             assert json.loads(_read_text(s))["id"] == i
         s.sendall(b"".join(_masked_text(json.dumps({"type": "ack", "id": i}).encode()) for i in ids))
         wait_until(lambda: api.pending(cid) == 0, what="the acks to empty the inbox")
+    finally:
+        s.close()
+
+
+def test_server_close_ends_with_close_notify(herald_factory, certs, client_ctx):
+    """When the server ends a session (here: no hello in time, then the client echoes the close),
+    the TLS stream ends with close_notify: the client reads a clean end, not a truncation."""
+    h = start_tls(herald_factory, certs, hello_timeout_ms=300)
+    client_ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    s = tls_upgrade(h, client_ctx)
+    try:
+        err = json.loads(_read_text(s, timeout=5))
+        assert err["type"] == "error" and err["code"] == "hello_timeout", err
+        op, payload = _read_frame(s)
+        assert op == 0x8 and int.from_bytes(payload[:2], "big") == 1008, (op, payload)
+        s.sendall(_masked(0x8, payload[:2]))
+        try:
+            rest = s.recv(1)
+        except ssl.SSLEOFError:
+            pytest.fail("the server closed the TCP connection without close_notify")
+        assert rest == b"", rest
     finally:
         s.close()
 
@@ -251,10 +273,10 @@ def test_client_that_never_reads_is_closed_for_backpressure(herald_factory, cert
     assert [m["data"]["n"] for m in got] == list(range(len(ids)))
 
 
-def _masked_text(payload):
+def _masked(opcode, payload):
     key = os.urandom(4)
     n = len(payload)
-    head = bytes([0x81])
+    head = bytes([0x80 | opcode])
     if n < 126:
         head += bytes([0x80 | n])
     elif n < 65536:
@@ -262,6 +284,10 @@ def _masked_text(payload):
     else:
         head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
     return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def _masked_text(payload):
+    return _masked(0x1, payload)
 
 
 def _recv_exact(s, n):
@@ -273,15 +299,23 @@ def _recv_exact(s, n):
     return out
 
 
-def _read_text(s):
+def _read_frame(s):
+    """One unmasked, final server frame: (opcode, payload)."""
     b0, b1 = _recv_exact(s, 2)
-    assert b0 == 0x81, f"expected a final text frame, got 0x{b0:02x}"
+    assert b0 & 0x80, f"expected a final frame, got 0x{b0:02x}"
     n = b1 & 0x7F
     if n == 126:
         n = int.from_bytes(_recv_exact(s, 2), "big")
     elif n == 127:
         n = int.from_bytes(_recv_exact(s, 8), "big")
-    return _recv_exact(s, n).decode()
+    return b0 & 0x0F, _recv_exact(s, n)
+
+
+def _read_text(s, timeout=DEFAULT_TIMEOUT):
+    s.settimeout(timeout)
+    op, payload = _read_frame(s)
+    assert op == 0x1, f"expected a text frame, got opcode {op}"
+    return payload.decode()
 
 
 def test_api_listen_is_tls_too_unless_api_tls_off(herald_factory, certs, client_ctx):
