@@ -6,9 +6,11 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <spdlog/spdlog.h>
 #include <stdexcept>
 
 namespace herald::tls {
@@ -34,6 +36,27 @@ std::string read_file(const std::string& flag, const std::string& path) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw std::invalid_argument(flag + " " + path + ": cannot read it");
   return bytes;
+}
+
+// Certificates are not reloaded: say at start-up which one is served and until when.
+void log_certificate(SSL_CTX* ctx, const std::string& cert_file) {
+  X509* cert = SSL_CTX_get0_certificate(ctx);
+  if (!cert) return;
+  char subject[256];
+  X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+  std::string until = "?";
+  if (BIO* b = BIO_new(BIO_s_mem())) {
+    if (ASN1_TIME_print(b, X509_get0_notAfter(cert)) == 1) {
+      char* text = nullptr;
+      auto n = BIO_get_mem_data(b, &text);
+      if (n > 0) until.assign(text, static_cast<std::size_t>(n));
+    }
+    BIO_free(b);
+  }
+  if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0)
+    spdlog::warn("TLS certificate {} ({}) has EXPIRED ({}): clients will refuse it", subject, cert_file, until);
+  else
+    spdlog::info("TLS certificate {} ({}), valid until {}", subject, cert_file, until);
 }
 
 std::string ssl_reason(const error_code& ec) {
@@ -77,6 +100,7 @@ std::shared_ptr<ssl::context> make_server_context(const std::string& cert_file, 
     throw std::invalid_argument("--tls-key " + key_file + " does not match the certificate in --tls-cert " +
                                 cert_file);
   ERR_clear_error();
+  log_certificate(native, cert_file);
   return ctx;
 }
 
