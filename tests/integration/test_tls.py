@@ -146,6 +146,47 @@ def test_silent_connection_is_closed_at_the_handshake_timeout(herald_factory, ce
     wait_until(lambda: tls_failures(api) == before + 1, what="the timed-out handshake to be counted")
 
 
+def _handshake(h, ctx):
+    """Opens a TLS connection with ctx; returns the negotiated (version, cipher) or the SSLError."""
+    raw = socket.create_connection((h.host, h.port), timeout=DEFAULT_TIMEOUT)
+    try:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return s.version(), s.cipher()[0]
+    except ssl.SSLError as e:
+        return e
+    finally:
+        raw.close()
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+def test_tls_1_2_minimum_and_aead_ciphers_only(herald_factory, certs):
+    h = start_tls(herald_factory, certs)
+    api = HttpsApi(h.host, h.port, ssl.create_default_context(cafile=certs["cert"]))
+    before = tls_failures(api)
+
+    def client(version, ciphers=None):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(certs["cert"])
+        ctx.minimum_version = ctx.maximum_version = version
+        if ciphers:
+            ctx.set_ciphers(ciphers)
+        return ctx
+
+    assert _handshake(h, client(ssl.TLSVersion.TLSv1_3))[0] == "TLSv1.3"
+    assert _handshake(h, client(ssl.TLSVersion.TLSv1_2)) == ("TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert _handshake(h, client(ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-CHACHA20-POLY1305"))[1] == \
+        "ECDHE-ECDSA-CHACHA20-POLY1305"
+    # The server answers each with an alert (the client did offer them).
+    refused = [
+        (client(ssl.TLSVersion.TLSv1_1, "DEFAULT:@SECLEVEL=0"), "PROTOCOL_VERSION"),  # below the floor
+        (client(ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-SHA"), "HANDSHAKE_FAILURE"),  # CBC: not offered
+    ]
+    for ctx, alert in refused:
+        e = _handshake(h, ctx)
+        assert isinstance(e, ssl.SSLError) and alert in str(e.reason), e
+    wait_until(lambda: tls_failures(api) == before + len(refused), what="the refused handshakes to be counted")
+
+
 def test_large_notification_spans_tls_records(herald_factory, certs, client_ctx):
     h = start_tls(herald_factory, certs, max_message_bytes=256 * 1024)
     api = HttpsApi(h.host, h.port, client_ctx)
