@@ -113,6 +113,10 @@ std::string validate_auth(const Config& c) {
 std::string validate(const Config& c) {
   if (c.engine != "memory" && c.engine != "redis") return "--engine must be memory or redis";
   if (auto why = validate_auth(c); !why.empty()) return why;
+  if (c.tls_cert.empty() != c.tls_key.empty()) return "--tls-cert and --tls-key go together: give both or neither";
+  if (c.api_tls != "auto" && c.api_tls != "off") return "--api-tls must be auto or off";
+  if (c.api_tls == "off" && c.api_listen.empty())
+    return "--api-tls off needs --api-listen (the --listen address serves clients and keeps TLS)";
   if (c.heartbeat_ms < 100) return "--heartbeat-ms must be at least 100";
   if (c.hello_timeout_ms < 100) return "--hello-timeout-ms must be at least 100";
   if (c.inbox_max < 1) return "--inbox-max must be at least 1";

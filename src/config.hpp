@@ -13,6 +13,9 @@ namespace herald {
 struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string api_listen;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string api_tls = "auto";
   unsigned threads = 0;
   std::string engine = "memory";
   std::string redis_url = "redis://127.0.0.1:6379";
@@ -58,6 +61,9 @@ template <class Visitor>
 void for_each_option(Config& c, Visitor&& v) {
   v("listen", c.listen, "Address for WebSocket clients and the service API (host:port; port 0 binds a free port)");
   v("api-listen", c.api_listen, "Optional separate address for the service API only (host:port)");
+  v("tls-cert", c.tls_cert, "PEM certificate chain (server certificate first): serve wss:// and https:// (needs --tls-key)");
+  v("tls-key", c.tls_key, "PEM private key (unencrypted) of --tls-cert");
+  v("api-tls", c.api_tls, "TLS on --api-listen: auto (when --tls-cert is set) or off (plain HTTP there, e.g. an internal scrape address)");
   v("threads", c.threads, "Event loops, one per thread (0 = one per core)");
   v("engine", c.engine, "Storage and routing engine: memory (one instance) or redis (many instances)");
   v("redis-url", c.redis_url, "Redis for --engine redis: redis://[[user]:password@]host[:port][/db]");

@@ -14,6 +14,7 @@
 #include "api/http_session.hpp"
 #include "core/gateway.hpp"
 #include "core/limits.hpp"
+#include "tls/tls.hpp"
 
 namespace herald {
 
@@ -47,8 +48,8 @@ tcp::endpoint parse_endpoint(const std::string& text) {
 // One acceptor on one loop; all of a listener's acceptors share a port.
 class Acceptor : public std::enable_shared_from_this<Acceptor> {
  public:
-  Acceptor(Loop& loop, const tcp::endpoint& ep, bool api_only)
-      : loop_(loop), acceptor_(loop.io()), retry_(loop.io()), api_only_(api_only) {
+  Acceptor(Loop& loop, const tcp::endpoint& ep, bool api_only, std::shared_ptr<asio::ssl::context> tls)
+      : loop_(loop), acceptor_(loop.io()), retry_(loop.io()), api_only_(api_only), tls_(std::move(tls)) {
     acceptor_.open(ep.protocol());
     acceptor_.set_option(tcp::acceptor::reuse_address(true));
     int one = 1;
@@ -80,7 +81,8 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
         return;
       }
       limits::IpSlot slot;
-      if (self->admit(s, slot)) api::start_http_session(self->loop_, std::move(s), self->api_only_, std::move(slot));
+      if (self->admit(s, slot))
+        api::start_http_session(self->loop_, std::move(s), self->api_only_, std::move(slot), self->tls_.get());
       self->accept();
     });
   }
@@ -116,9 +118,11 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
   asio::steady_timer retry_;
   bool api_only_;
   std::int64_t next_warn_ns_ = 0;
+  std::shared_ptr<asio::ssl::context> tls_;  // null: plain TCP
 };
 
 std::vector<std::shared_ptr<Acceptor>> bind_all(Gateway& gw, const std::string& address, bool api_only,
+                                                const std::shared_ptr<asio::ssl::context>& tls,
                                                 tcp::endpoint& bound) {
   auto ep = parse_endpoint(address);
   if (ep.port() != 0) {
@@ -133,7 +137,7 @@ std::vector<std::shared_ptr<Acceptor>> bind_all(Gateway& gw, const std::string& 
   }
   std::vector<std::shared_ptr<Acceptor>> out;
   for (auto& loop : gw.loops()) {
-    out.push_back(std::make_shared<Acceptor>(*loop, ep, api_only));
+    out.push_back(std::make_shared<Acceptor>(*loop, ep, api_only, tls));
     if (ep.port() == 0) ep.port(out.back()->local().port());  // the others join the port picked
   }
   bound = out.front()->local();
@@ -173,12 +177,16 @@ int run_server(Config config) {
     gw = std::make_unique<Gateway>(config, config.instance_id);
     // Signals are caught from here on, before anyone can connect: a SIGTERM at any moment drains.
     signals = std::make_unique<asio::signal_set>(gw->loops().front()->io(), SIGINT, SIGTERM);
+    // Certificate and key are read once, here: a bad file stops the start with its name and why.
+    std::shared_ptr<asio::ssl::context> tls;
+    if (!config.tls_cert.empty()) tls = tls::make_server_context(config.tls_cert, config.tls_key);
+    auto api_tls = config.api_tls == "off" ? nullptr : tls;
     // SIGHUP re-reads --api-key-file; without one it keeps its default action.
     if (!config.api_key_file.empty()) hup = std::make_unique<asio::signal_set>(gw->loops().front()->io(), SIGHUP);
     tcp::endpoint main_ep, api_ep;
-    acceptors = bind_all(*gw, config.listen, false, main_ep);
+    acceptors = bind_all(*gw, config.listen, false, tls, main_ep);
     if (!config.api_listen.empty()) {
-      auto api = bind_all(*gw, config.api_listen, true, api_ep);
+      auto api = bind_all(*gw, config.api_listen, true, api_tls, api_ep);
       acceptors.insert(acceptors.end(), api.begin(), api.end());
     }
     auto& cfg = gw->config();
@@ -199,9 +207,10 @@ int run_server(Config config) {
                    cfg.client_auth == "auto" ? " (auto: no JWT key set, loopback --listen)" : "",
                    cfg.jwt_secret.empty() && cfg.jwt_public_key.empty() ? "" : " (the JWT key given is not used)");
     }
-    spdlog::info("listening on {} (WebSocket ws://{}/v1/ws, API http://{}/v1/...)", endpoint_text(main_ep),
-                 endpoint_text(main_ep), endpoint_text(main_ep));
-    if (!config.api_listen.empty()) spdlog::info("service API listening on {}", endpoint_text(api_ep));
+    spdlog::info("listening on {} (WebSocket {}://{}/v1/ws, API {}://{}/v1/...)", endpoint_text(main_ep),
+                 tls ? "wss" : "ws", endpoint_text(main_ep), tls ? "https" : "http", endpoint_text(main_ep));
+    if (!config.api_listen.empty())
+      spdlog::info("service API listening on {} ({})", endpoint_text(api_ep), api_tls ? "https" : "http");
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;

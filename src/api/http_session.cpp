@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <spdlog/spdlog.h>
 
 #include "api/service_api.hpp"
 #include "core/gateway.hpp"
 #include "core/loop.hpp"
+#include "tls/tls.hpp"
 #include "ws/handshake.hpp"
 #include "ws/session.hpp"
 
@@ -46,37 +48,68 @@ bool header_has_token(std::string_view value, std::string_view token) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Loop& loop, tcp::socket socket, bool api_only, limits::IpSlot slot)
+  HttpSession(Loop& loop, tcp::socket socket, bool api_only, limits::IpSlot slot, asio::ssl::context* tls)
       : loop_(loop), socket_(std::move(socket)), timer_(loop.io()), slot_(std::move(slot)), api_only_(api_only) {
     error_code ec;
     auto peer = socket_.remote_endpoint(ec);
     loopback_ = !ec && peer.address().is_loopback();
     if (!ec) peer_ = limits::IpKey::of(peer.address());
+    if (tls) tls_ = std::make_unique<tls::Stream>(std::move(socket_), *tls);
+  }
+
+  // TLS: the handshake first, bounded like a WebSocket hello; a failure is counted and closes.
+  void start() {
+    if (!tls_) return read();
+    handshaking_ = true;
+    arm_timer(std::chrono::milliseconds(loop_.gateway().config().hello_timeout_ms));
+    tls_->async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](error_code ec) {
+      self->timer_.cancel();
+      self->handshaking_ = false;
+      if (ec) {
+        self->loop_.metrics().tls_handshake_failures.add();
+        spdlog::debug("TLS handshake failed: {}", ec.message());
+        return self->close();
+      }
+      self->read();
+    });
   }
 
   void read() {
     parser_.emplace();
     parser_->body_limit(loop_.gateway().config().max_body_bytes);
     parser_->header_limit(loop_.gateway().config().max_header_bytes);
-    arm_timer();
-    http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
-      self->on_read(ec);
+    arm_timer(std::chrono::milliseconds(loop_.gateway().config().http_timeout_ms));
+    with_stream([&](auto& stream) {
+      http::async_read(stream, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+        self->on_read(ec);
+      });
     });
   }
 
  private:
-  // One bound for the whole request, not for the gap between bytes: a client that trickles its
-  // header (slowloris) is closed as surely as one that sends nothing.
-  void arm_timer() {
-    timer_.expires_after(std::chrono::milliseconds(loop_.gateway().config().http_timeout_ms));
+  // The TCP socket, under TLS or not.
+  tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
+  // Runs f on the stream HTTP is spoken over.
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls_) f(*tls_);
+    else f(socket_);
+  }
+
+  // One bound for the whole request (or the TLS handshake), not for the gap between bytes: a
+  // client that trickles its header (slowloris) is closed as surely as one that sends nothing.
+  void arm_timer(std::chrono::steady_clock::duration after) {
+    timer_.expires_after(after);
     timer_.async_wait([self = weak_from_this()](error_code ec) {
       if (ec) return;
       auto s = self.lock();
       if (!s) return;
-      // An idle keep-alive connection closing after a complete request is no time-out.
-      if (!s->served_ || s->buffer_.size() > 0 || (s->parser_ && s->parser_->got_some()))
+      // An idle keep-alive connection closing after a complete request is no time-out; a TLS
+      // handshake that did not finish is counted as a handshake failure instead.
+      if (!s->handshaking_ &&
+          (!s->served_ || s->buffer_.size() > 0 || (s->parser_ && s->parser_->got_some())))
         s->loop_.metrics().http_timeouts.add();
-      s->socket_.close(ec);
+      s->lowest().close(ec);
     });
   }
 
@@ -149,17 +182,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     loop_.upgrade_begun();
     auto response = std::make_shared<std::string>(ws::switching_protocols_response(key));
-    asio::async_write(socket_, asio::buffer(*response),
-                      [self = shared_from_this(), response, origin_ok](error_code ec, std::size_t) {
-                        self->timer_.cancel();
-                        self->loop_.upgrade_done();
-                        if (ec) return;
-                        // Bytes the client sent after its request belong to the WebSocket.
-                        auto early = self->buffer_.data();
-                        std::string_view bytes(static_cast<const char*>(early.data()), early.size());
-                        ws::Session::start(self->loop_, std::move(self->socket_), bytes, origin_ok,
-                                           std::move(self->slot_));
-                      });
+    with_stream([&](auto& stream) {
+      asio::async_write(stream, asio::buffer(*response),
+                        [self = shared_from_this(), response, origin_ok](error_code ec, std::size_t) {
+                          self->timer_.cancel();
+                          self->loop_.upgrade_done();
+                          if (ec) return;
+                          // Bytes the client sent after its request belong to the WebSocket.
+                          auto early = self->buffer_.data();
+                          std::string_view bytes(static_cast<const char*>(early.data()), early.size());
+                          if (self->tls_)
+                            ws::Session::start(self->loop_, std::move(*self->tls_), bytes, origin_ok,
+                                               std::move(self->slot_));
+                          else
+                            ws::Session::start(self->loop_, std::move(self->socket_), bytes, origin_ok,
+                                               std::move(self->slot_));
+                        });
+    });
   }
 
   void reply(ApiRoute route, ApiResponse r, bool close_after) {
@@ -172,26 +211,42 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->body() = std::move(r.body);
     res->keep_alive(!close_after);
     res->prepare_payload();
-    http::async_write(socket_, *res, [self = shared_from_this(), res, close_after](error_code ec, std::size_t) {
-      if (ec) return self->close();
-      if (close_after) return self->linger();
-      self->read();
+    with_stream([&](auto& stream) {
+      http::async_write(stream, *res, [self = shared_from_this(), res, close_after](error_code ec, std::size_t) {
+        if (ec) return self->close();
+        if (close_after) return self->linger();
+        self->read();
+      });
     });
   }
 
   // After an error answer the client may still be sending: stop writing, read and discard for
   // a moment, then close, so it sees our answer instead of a reset.
+  // TLS: close_notify goes out first, then the same happens on the TCP socket underneath.
   void linger() {
-    error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
     timer_.expires_after(kLinger);
     timer_.async_wait([self = shared_from_this()](error_code) { self->close(); });
+    if (tls_) {
+      auto* ssl = tls_->native_handle();
+      SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);  // send ours, wait for none
+      tls_->async_shutdown([self = shared_from_this()](error_code ec) {
+        if (ec) return self->close();
+        self->half_close_and_discard();
+      });
+      return;
+    }
+    half_close_and_discard();
+  }
+
+  void half_close_and_discard() {
+    error_code ec;
+    lowest().shutdown(tcp::socket::shutdown_send, ec);
     discard();
   }
 
   void discard() {
     auto scratch = loop_.read_buffer();  // nothing read here is kept
-    socket_.async_read_some(asio::buffer(scratch.data(), scratch.size()), [self = shared_from_this()](error_code ec, std::size_t) {
+    lowest().async_read_some(asio::buffer(scratch.data(), scratch.size()), [self = shared_from_this()](error_code ec, std::size_t) {
       if (ec) return self->close();
       self->discard();
     });
@@ -200,11 +255,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void close() {
     error_code ec;
     timer_.cancel();
-    socket_.close(ec);
+    lowest().close(ec);
   }
 
   Loop& loop_;
   tcp::socket socket_;
+  std::unique_ptr<tls::Stream> tls_;  // TLS connections only; it then owns the socket
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   asio::steady_timer timer_;
@@ -212,16 +268,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   limits::IpKey peer_;
   bool api_only_;
   bool served_ = false;  // a complete request arrived on this connection
+  bool handshaking_ = false;  // the TLS handshake is under way
   bool loopback_ = false;
   bool keep_alive_ = true;
 };
 
 }  // namespace
 
-void start_http_session(Loop& loop, tcp::socket socket, bool api_only, limits::IpSlot slot) {
+void start_http_session(Loop& loop, tcp::socket socket, bool api_only, limits::IpSlot slot,
+                        asio::ssl::context* tls) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  std::make_shared<HttpSession>(loop, std::move(socket), api_only, std::move(slot))->read();
+  std::make_shared<HttpSession>(loop, std::move(socket), api_only, std::move(slot), tls)->start();
 }
 
 }  // namespace herald::api

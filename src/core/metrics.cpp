@@ -122,6 +122,9 @@ std::string render_prometheus(const std::vector<const Metrics*>& loops, const En
   head("herald_http_timeouts_total", "counter",
        "HTTP connections closed because a request was not complete within --http-timeout-ms.");
   line("herald_http_timeouts_total", "", sum(loops, [](auto& m) { return m.http_timeouts.get(); }));
+  head("herald_tls_handshake_failures_total", "counter",
+       "TLS connections that failed or did not finish their handshake in time (plain-text clients, timeouts, bad ClientHellos).");
+  line("herald_tls_handshake_failures_total", "", sum(loops, [](auto& m) { return m.tls_handshake_failures.get(); }));
 
   head("herald_engine_ready", "gauge", "1 when the engine can store.");
   line("herald_engine_ready", "", engine.ready ? 1 : 0);

@@ -75,6 +75,7 @@ struct Metrics {
   Counter notifications_dropped;    // non-durable with nobody to take them
   Counter notifications_duplicate;  // idempotency key seen before
   Counter notifications_refused;    // engine could not store: 503
+  Counter tls_handshake_failures;   // TLS connections that never completed a handshake
   std::array<Counter, 3> status_events;  // by engine::EventType
   std::array<Counter, static_cast<size_t>(CloseReason::count_)> disconnects;
   std::array<Counter, static_cast<size_t>(Err::count_)> errors;  // every error reported, by code

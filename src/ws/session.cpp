@@ -6,6 +6,7 @@
 #include "core/gateway.hpp"
 #include "core/log_limit.hpp"
 #include "core/loop.hpp"
+#include "ws/session_tls.hpp"
 
 namespace herald::ws {
 
@@ -94,6 +95,7 @@ void Session::begin(std::string_view early, bool origin_allowed) {
 
 void Session::arm_read() {
   if (state_ == State::closed) return;
+  if (tls_) return tls_read();
   socket_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
     if (ec) return;  // closed under us
     self->on_readable();
@@ -387,6 +389,7 @@ void Session::schedule_flush() {
 
 void Session::flush() {
   if (state_ == State::closed || write_waiting_) return;
+  if (tls_ && !tls_flush()) return;
   while (out_head_ < out_.size()) {
     std::array<asio::const_buffer, kMaxIov> iov;
     std::size_t k = 0;
@@ -440,7 +443,7 @@ void Session::flush() {
     // Our close is out; nothing more can be read. Half-close so the client sees the end right
     // after our close frame; its EOF (or the close time-out) ends the session.
     error_code ec;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    (tls_ ? tls_->stream.next_layer() : socket_).shutdown(asio::ip::tcp::socket::shutdown_send, ec);
     return;
   }
   if (drain_wait_) {
@@ -533,7 +536,8 @@ void Session::terminate(CloseReason reason) {
   if (state_ == State::closed) return;
   if (state_ != State::closing) reason_ = reason;
   error_code ec;
-  socket_.close(ec);
+  if (tls_) tls::close_politely(tls_->stream, shared_from_this());
+  else socket_.close(ec);
   finish();
 }
 

@@ -4,6 +4,8 @@
 // Memory: an idle session holds no buffer. It waits for readability, reads into its loop's
 // shared buffer, and keeps bytes only for a frame that has not fully arrived. Outgoing frames are
 // queued (shared, never copied) and written together with one writev when the loop turn ends.
+// A TLS session (session_tls.cpp) holds its ssl::stream and a small read buffer in `tls_`, and
+// writes the queue through the stream instead; everything above the byte transport is shared.
 //
 // Delivery invariant: the session sends notification ids in strictly increasing order with no
 // gap. `cursor_` is the newest id sent; a live notification goes out at once only when its `prev`
@@ -24,6 +26,11 @@
 #include "engine/engine.hpp"
 #include "ws/frame.hpp"
 
+namespace boost::asio::ssl {
+template <typename Stream>
+class stream;
+}
+
 namespace herald {
 class Loop;
 }
@@ -39,6 +46,9 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   // slot: the connection's place in its address's count (--max-connections-per-ip).
   static void start(Loop& loop, boost::asio::ip::tcp::socket socket, std::string_view early,
                     bool origin_allowed = true, limits::IpSlot slot = {});
+  // The same for a TLS connection (handshake done, 101 written through it).
+  static void start(Loop& loop, boost::asio::ssl::stream<boost::asio::ip::tcp::socket>&& tls,
+                    std::string_view early, bool origin_allowed = true, limits::IpSlot slot = {});
 
   Session(Loop& loop, boost::asio::ip::tcp::socket socket);
   ~Session() override;
@@ -88,6 +98,12 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   void flush();
   void on_written(const OutFrame& f);
 
+  // TLS transport (session_tls.cpp).
+  struct TlsLink;
+  void tls_read();
+  bool tls_flush();  // true once nothing is left to write; else a write is under way
+  void tls_written(std::size_t n);
+
   void fail(Err e, std::string_view message, CloseReason reason);
   void close_with(std::uint16_t code, std::string_view reason_text, CloseReason reason);
   void terminate(CloseReason reason);
@@ -100,6 +116,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
 
   Loop& loop_;
   boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<TlsLink> tls_;  // TLS sessions only (their socket lives in it, not in socket_)
   Decoder decoder_;
   std::string client_id_;
   std::uint64_t counter_ = 0;

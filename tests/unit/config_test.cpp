@@ -97,7 +97,7 @@ TEST_F(ConfigTest, OptionsAreUniqueAndDocumented) {
     for (char ch : s) EXPECT_TRUE(std::islower(static_cast<unsigned char>(ch)) || ch == '-') << s;
     EXPECT_GT(std::string(help).size(), 10u) << s << " needs a real description";
   });
-  EXPECT_EQ(n, 38);
+  EXPECT_EQ(n, 41);
 }
 
 TEST_F(ConfigTest, DesignOptionsAllExist) {
@@ -217,6 +217,7 @@ TEST_F(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
       {"api-key-file", "/etc/herald/api-keys"},                          {"jwt-public-key", "/etc/herald/jwt.pem"},
       {"jwt-audience", "herald"},     {"jwt-issuer", "https://auth.example.com"},
       {"jwt-leeway-s", "120"},
+      {"tls-cert", "/etc/herald/chain.pem"}, {"tls-key", "/etc/herald/key.pem"}, {"api-tls", "off"},
   };
   Config defaults;
   auto base = values_of(defaults);
@@ -227,6 +228,9 @@ TEST_F(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
     set_env(env_name_of(name), v);
     if (name == "client-auth" || name == "jwt-audience" || name == "jwt-issuer") set_env("HERALD_JWT_SECRET", "sekrit");
     if (name == "listen") set_env("HERALD_CLIENT_AUTH", "none");
+    if (name == "tls-cert") set_env("HERALD_TLS_KEY", "/etc/herald/key.pem");
+    if (name == "tls-key") set_env("HERALD_TLS_CERT", "/etc/herald/chain.pem");
+    if (name == "api-tls") set_env("HERALD_API_LISTEN", "127.0.0.1:2");
     Config c;
     int code;
     ASSERT_TRUE(parse({}, c, code)) << env_name_of(name) << "=" << v;
@@ -441,6 +445,35 @@ TEST_F(ConfigTest, ValidateAcceptsBoundaries) {
     c.log_level = level;
     EXPECT_EQ(validate(c), "") << level;
   }
+}
+
+// TLS: the certificate and its key come together; --api-tls off only makes sense for a separate
+// API address. (Whether the files can be read and match is checked when the server starts.)
+TEST_F(ConfigTest, TlsOptions) {
+  Config c;
+  EXPECT_EQ(c.api_tls, "auto");
+  c.tls_cert = "cert.pem";
+  EXPECT_NE(validate(c).find("--tls-key"), std::string::npos) << "a certificate without a key was accepted";
+  c.tls_cert.clear();
+  c.tls_key = "key.pem";
+  EXPECT_NE(validate(c).find("--tls-cert"), std::string::npos) << "a key without a certificate was accepted";
+  c.tls_cert = "cert.pem";
+  EXPECT_EQ(validate(c), "");
+  c.api_tls = "on";
+  EXPECT_NE(validate(c).find("--api-tls"), std::string::npos) << "--api-tls on was accepted";
+  c.api_tls = "off";
+  EXPECT_NE(validate(c).find("--api-listen"), std::string::npos) << "--api-tls off without --api-listen was accepted";
+  c.api_listen = "127.0.0.1:9090";
+  EXPECT_EQ(validate(c), "");
+
+  Config parsed;
+  int code = 0;
+  ASSERT_TRUE(parse({"--tls-cert", "/etc/herald/chain.pem", "--tls-key", "/etc/herald/key.pem"}, parsed, code));
+  EXPECT_EQ(parsed.tls_cert, "/etc/herald/chain.pem");
+  EXPECT_EQ(parsed.tls_key, "/etc/herald/key.pem");
+  Config half;
+  EXPECT_FALSE(parse({"--tls-cert", "/etc/herald/chain.pem"}, half, code));
+  EXPECT_EQ(code, 2);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {

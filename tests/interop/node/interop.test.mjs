@@ -5,8 +5,10 @@
 //   cd tests/interop/node && npm ci && HERALD_BIN=/abs/path/to/herald node --test
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -364,4 +366,48 @@ test('SIGTERM closes every client with 1012 and herald exits 0', { timeout: TEST
     new Promise((_, reject) => setTimeout(() => reject(new Error('herald did not exit')), 10_000).unref()),
   ]);
   assert.deepEqual(exit, { code: 0, signal: null }, h.stderr());
+});
+
+// ---- TLS ------------------------------------------------------------------------------------
+
+// A JSON request over https to herald, trusting `ca`.
+function httpsJson(port, ca, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = https.request({ host: '127.0.0.1', port, method, path, ca, servername: '127.0.0.1',
+                                headers: data ? { 'content-type': 'application/json' } : {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d) => { text += d; }).on('end', () => {
+        try { resolve({ status: res.statusCode, body: JSON.parse(text) }); } catch (e) { reject(e); }
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+test('wss:// and https:// with --tls-cert/--tls-key: hello, notification, ack, 1009 over TLS', { timeout: TEST_TIMEOUT }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'herald-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=herald-test',
+    '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const ca = readFileSync(path.join(dir, 'cert.pem'));
+  const h = await startHerald(['--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem')]);
+  const c = new Client(`wss://127.0.0.1:${h.port}/v1/ws`, { ca });
+  await c.hello('node-tls');
+  const sent = await httpsJson(h.port, ca, 'POST', '/v1/notifications', { client_id: 'node-tls', data: { text: 'x'.repeat(50_000) } });
+  assert.equal(sent.status, 202, JSON.stringify(sent.body));
+  const n = await c.next();
+  assert.equal(n.id, sent.body.id);
+  assert.equal(n.data.text.length, 50_000);
+  await c.send({ type: 'ack', id: n.id });
+  await eventually(async () => {
+    const s = await httpsJson(h.port, ca, 'GET', '/v1/clients/node-tls');
+    return { ok: s.body.pending === 0, value: s.body };
+  }, 'the ack to empty the inbox');
+  // 100 KB from the client, over many TLS records: over the limit, so 1009.
+  await c.send('{"type":"ack","id":"' + 'x'.repeat(100_000) + '"}');
+  const closed = await closedWithin(c);
+  assert.equal(closed.code, 1009, `close ${closed.code} ${closed.reason}`);
+  rmSync(dir, { recursive: true, force: true });
 });
