@@ -66,7 +66,7 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
 
  private:
   void accept() {
-    acceptor_.async_accept(loop_.io(), [self = shared_from_this()](error_code ec, tcp::socket s) {
+    acceptor_.async_accept(loop_.io(), [self = shared_from_this()](error_code ec, LoopSocket s) {
       if (ec == asio::error::operation_aborted) return;
       if (ec) {
         // Out of descriptors (or similar): wait a little instead of spinning.

@@ -48,7 +48,7 @@ bool header_has_token(std::string_view value, std::string_view token) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Loop& loop, tcp::socket socket, bool api_only)
+  HttpSession(Loop& loop, LoopSocket socket, bool api_only)
       : loop_(loop), socket_(std::move(socket)), timer_(loop.io()), api_only_(api_only) {
     error_code ec;
     auto peer = socket_.remote_endpoint(ec);
@@ -195,7 +195,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   Loop& loop_;
-  tcp::socket socket_;
+  LoopSocket socket_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   asio::steady_timer timer_;
@@ -206,7 +206,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-void start_http_session(Loop& loop, tcp::socket socket, bool api_only) {
+void start_http_session(Loop& loop, LoopSocket socket, bool api_only) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   std::make_shared<HttpSession>(loop, std::move(socket), api_only)->read();

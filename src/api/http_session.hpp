@@ -3,7 +3,7 @@
 // writes the 101 and hands the raw socket to ws::Session, after which this object is gone.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
+#include "util/loop_socket.hpp"
 
 namespace herald {
 class Loop;
@@ -12,6 +12,6 @@ class Loop;
 namespace herald::api {
 
 // api_only: this listener serves the service API and refuses WebSocket upgrades.
-void start_http_session(Loop& loop, boost::asio::ip::tcp::socket socket, bool api_only);
+void start_http_session(Loop& loop, LoopSocket socket, bool api_only);
 
 }  // namespace herald::api

@@ -27,13 +27,13 @@ const std::shared_ptr<const std::string>& ping_frame() {
 }
 }  // namespace
 
-void Session::start(Loop& loop, asio::ip::tcp::socket socket, std::string_view early, bool origin_allowed) {
+void Session::start(Loop& loop, LoopSocket socket, std::string_view early, bool origin_allowed) {
   auto s = std::make_shared<Session>(loop, std::move(socket));
   s->counter_ = loop.add(s);
   s->begin(early, origin_allowed);
 }
 
-Session::Session(Loop& loop, asio::ip::tcp::socket socket)
+Session::Session(Loop& loop, LoopSocket socket)
     : loop_(loop), socket_(std::move(socket)), decoder_(loop.gateway().config().max_message_bytes) {
   error_code ec;
   remote_ = socket_.remote_endpoint(ec);

@@ -21,6 +21,7 @@
 #include "core/peer.hpp"
 #include "core/protocol.hpp"
 #include "engine/engine.hpp"
+#include "util/loop_socket.hpp"
 #include "ws/frame.hpp"
 
 namespace herald {
@@ -35,10 +36,10 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   // `early` holds bytes the client sent right after its upgrade request.
   // origin_allowed false: the browser page's Origin is not in --allowed-origins; the session
   // only says so (bad_origin, 1008) and closes, so a client library knows not to retry.
-  static void start(Loop& loop, boost::asio::ip::tcp::socket socket, std::string_view early,
+  static void start(Loop& loop, LoopSocket socket, std::string_view early,
                     bool origin_allowed = true);
 
-  Session(Loop& loop, boost::asio::ip::tcp::socket socket);
+  Session(Loop& loop, LoopSocket socket);
   ~Session() override;
 
   // Peer
@@ -95,7 +96,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   auto on_loop(F&& f);
 
   Loop& loop_;
-  boost::asio::ip::tcp::socket socket_;
+  LoopSocket socket_;
   Decoder decoder_;
   std::string client_id_;
   std::uint64_t counter_ = 0;
