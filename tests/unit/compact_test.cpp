@@ -96,3 +96,43 @@ TEST(PackedEvent, UnpacksEveryField) {
 
 }  // namespace
 }  // namespace herald::engine
+
+namespace herald::engine {
+namespace {
+
+PackedEvent event_at(std::int64_t ts) {
+  StatusEvent ev;
+  ev.client_id = "c";
+  ev.ts_ms = ts;
+  return PackedEvent(ev);
+}
+
+std::vector<std::int64_t> newest_first(const EventLog& log, std::size_t limit) {
+  std::vector<std::int64_t> out;
+  log.newest_first(limit, [&](const PackedEvent& e) { out.push_back(e.ts_ms()); });
+  return out;
+}
+
+TEST(EventLog, KeepsTheNewestUpToItsCap) {
+  EventLog log;
+  EXPECT_TRUE(log.empty());
+  EXPECT_TRUE(newest_first(log, 10).empty());
+  for (int ts = 1; ts <= 7; ++ts) log.push(event_at(ts), 5);
+  EXPECT_EQ(log.size(), 5u);
+  EXPECT_EQ(log.newest().ts_ms(), 7);
+  EXPECT_EQ(newest_first(log, 10), (std::vector<std::int64_t>{7, 6, 5, 4, 3}));
+  EXPECT_EQ(newest_first(log, 2), (std::vector<std::int64_t>{7, 6}));
+  EXPECT_EQ(newest_first(log, 1), (std::vector<std::int64_t>{7}));
+  EXPECT_TRUE(newest_first(log, 0).empty());
+}
+
+TEST(EventLog, CapOfOneKeepsOnlyTheNewest) {
+  EventLog log;
+  log.push(event_at(1), 1);
+  log.push(event_at(2), 1);
+  EXPECT_EQ(log.size(), 1u);
+  EXPECT_EQ(newest_first(log, 10), (std::vector<std::int64_t>{2}));
+}
+
+}  // namespace
+}  // namespace herald::engine

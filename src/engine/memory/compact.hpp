@@ -121,6 +121,7 @@ class PackedEvent {
   }
   ~PackedEvent();
 
+  bool empty() const { return !p_; }
   std::int64_t ts_ms() const { return p_->ts_ms; }
   std::string_view client_id() const { return field(kClient); }
   StatusEvent unpack() const;
@@ -140,6 +141,35 @@ class PackedEvent {
     return {p_->text() + begin, p_->end[f] - begin};
   }
   Rep* p_ = nullptr;
+};
+
+// A client's status events, capped: the newest inline, older ones in a LazyQueue, so a client
+// with one event (most of them) costs no allocation beyond the event itself.
+class EventLog {
+ public:
+  bool empty() const { return newest_.empty(); }
+  std::size_t size() const { return newest_.empty() ? 0 : older_.size() + 1; }
+  const PackedEvent& newest() const { return newest_; }
+  void push(PackedEvent ev, std::size_t max) {
+    if (!newest_.empty()) older_.emplace_back(std::move(newest_));
+    newest_ = std::move(ev);
+    while (size() > max) {
+      if (older_.empty()) newest_ = PackedEvent();
+      else older_.pop_front();
+    }
+  }
+  // Newest first, at most `limit`.
+  template <class F>
+  void newest_first(std::size_t limit, F&& f) const {
+    if (newest_.empty() || limit == 0) return;
+    f(newest_);
+    auto items = older_.items();
+    for (auto e = items.rbegin(); e != items.rend() && --limit > 0; ++e) f(*e);
+  }
+
+ private:
+  PackedEvent newest_;
+  LazyQueue<PackedEvent> older_;
 };
 
 }  // namespace herald::engine

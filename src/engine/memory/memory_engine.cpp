@@ -176,7 +176,7 @@ void MemoryEngine::open_session(const std::string& client_id, Route route, Callb
     std::lock_guard lock(s.mu);
     auto& c = s.clients[client_id];
     if (c.route && c.route->session != route.session) r.previous = c.route;
-    if (!c.events.empty()) r.last_event = c.events.back().unpack();
+    if (!c.events.empty()) r.last_event = c.events.newest().unpack();
     c.route = std::move(route);
   }
   cb({Status::ok, std::move(r)});
@@ -208,7 +208,7 @@ void MemoryEngine::client_status(const std::string& client_id, Callback<ClientSt
       expire(c, now_ms());
       st.route = c.route;
       st.pending = c.inbox.size();
-      if (!c.events.empty()) st.last_seen_ms = c.events.back().ts_ms();
+      if (!c.events.empty()) st.last_seen_ms = c.events.newest().ts_ms();
     }
   }
   cb({Status::ok, std::move(st)});
@@ -238,10 +238,7 @@ void MemoryEngine::record_event(StatusEvent ev, Callback<std::string> cb) {
     while (global_events_.size() > options_.global_events_max) global_events_.pop_front();
     auto& s = stripe_for(ev.client_id);
     std::lock_guard stripe_lock(s.mu);
-    auto& events = s.clients[ev.client_id].events;
-    events.push_back(std::move(packed));
-    if (events.size() > options_.events_max)
-      events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(events.size() - options_.events_max));
+    s.clients[ev.client_id].events.push(std::move(packed), options_.events_max);
   }
   if (cb) cb({Status::ok, std::move(id)});
 }
@@ -254,8 +251,7 @@ void MemoryEngine::client_events(const std::string& client_id, std::size_t limit
     std::lock_guard lock(s.mu);
     auto it = s.clients.find(client_id);
     if (it != s.clients.end()) {
-      auto& events = it->second.events;
-      for (auto e = events.rbegin(); e != events.rend() && out.size() < limit; ++e) out.push_back(e->unpack());
+      it->second.events.newest_first(limit, [&](const PackedEvent& e) { out.push_back(e.unpack()); });
     }
   }
   cb({Status::ok, std::move(out)});

@@ -65,7 +65,7 @@ class MemoryEngine final : public Engine {
     Id last;
     std::int64_t next_expiry_ms = INT64_MAX;  // earliest expires_ms in inbox
     std::optional<Route> route;
-    std::vector<PackedEvent> events;  // newest at the back; capped
+    EventLog events;  // capped
     LazyQueue<std::pair<std::string, Id>> idempotency;  // newest at the back
   };
   struct Stripe {
