@@ -69,7 +69,7 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
 
  private:
   void accept() {
-    acceptor_.async_accept(loop_.io(), [self = shared_from_this()](error_code ec, tcp::socket s) {
+    acceptor_.async_accept(loop_.io(), [self = shared_from_this()](error_code ec, LoopSocket s) {
       if (ec == asio::error::operation_aborted) return;
       if (ec) {
         // Out of descriptors (or similar): wait a little instead of spinning.
@@ -89,7 +89,7 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
 
   // The per-address limits, checked before anything is read: a refused connection costs one
   // accept and one close (a reset, so that it leaves no TIME_WAIT behind here).
-  bool admit(tcp::socket& s, limits::IpSlot& slot) {
+  bool admit(LoopSocket& s, limits::IpSlot& slot) {
     auto& table = loop_.gateway().limits().connections;
     if (!table.on()) return true;
     error_code ec;

@@ -48,7 +48,7 @@ bool header_has_token(std::string_view value, std::string_view token) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Loop& loop, tcp::socket socket, bool api_only, limits::IpSlot slot, asio::ssl::context* tls)
+  HttpSession(Loop& loop, LoopSocket socket, bool api_only, limits::IpSlot slot, asio::ssl::context* tls)
       : loop_(loop), socket_(std::move(socket)), timer_(loop.io()), slot_(std::move(slot)), api_only_(api_only) {
     error_code ec;
     auto peer = socket_.remote_endpoint(ec);
@@ -88,7 +88,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   // The TCP socket, under TLS or not.
-  tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
+  LoopSocket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
   // Runs f on the stream HTTP is spoken over.
   template <class F>
   void with_stream(F&& f) {
@@ -259,7 +259,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   Loop& loop_;
-  tcp::socket socket_;
+  LoopSocket socket_;
   std::unique_ptr<tls::Stream> tls_;  // TLS connections only; it then owns the socket
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -275,7 +275,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-void start_http_session(Loop& loop, tcp::socket socket, bool api_only, limits::IpSlot slot,
+void start_http_session(Loop& loop, LoopSocket socket, bool api_only, limits::IpSlot slot,
                         asio::ssl::context* tls) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);

@@ -5,7 +5,7 @@
 // over the TLS stream, and an upgrade hands that stream over instead.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
+#include "util/loop_socket.hpp"
 
 #include "core/limits.hpp"
 namespace boost::asio::ssl {
@@ -21,7 +21,7 @@ namespace herald::api {
 // api_only: this listener serves the service API and refuses WebSocket upgrades.
 // slot: the connection's place in its address's count, kept until the connection ends.
 // tls: the listener's TLS context, or null for plain TCP.
-void start_http_session(Loop& loop, boost::asio::ip::tcp::socket socket, bool api_only, limits::IpSlot slot = {},
+void start_http_session(Loop& loop, LoopSocket socket, bool api_only, limits::IpSlot slot = {},
                         boost::asio::ssl::context* tls = nullptr);
 
 }  // namespace herald::api

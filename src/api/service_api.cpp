@@ -178,11 +178,33 @@ json::object outcome_json(const NotifyOutcome& out) {
   return o;
 }
 
-std::optional<json::value> parse_body(const std::string& body, ApiResponse& err) {
+// One batch item's answer: outcome_json plus "status", as json::serialize writes it.
+void append_outcome(std::string& out, const NotifyOutcome& o) {
+  if (o.error) {
+    out += json::serialize(json::object{
+        {"status", 503},
+        {"error", json::object{{"code", err_code(*o.error)}, {"message", "storage did not confirm it; retry"}}}});
+    return;
+  }
+  out += '{';
+  if (!o.id.none()) {
+    out += R"("id":")";
+    out += o.id.str();
+    out += R"(",)";
+  }
+  out += o.online ? R"("client_online":true)" : R"("client_online":false)";
+  if (o.dropped) out += R"(,"dropped":true)";
+  if (o.duplicate) out += R"(,"duplicate":true)";
+  out += R"(,"status":202})";
+}
+
+// `sp`: where the parsed value lives (a monotonic resource makes a request's parse and teardown
+// nearly free of malloc; the value must not outlive it).
+std::optional<json::value> parse_body(const std::string& body, ApiResponse& err, json::storage_ptr sp = {}) {
   json::error_code ec;
   json::parse_options opts;
   opts.max_depth = 64;
-  auto v = json::parse(body, ec, {}, opts);
+  auto v = json::parse(body, ec, std::move(sp), opts);
   if (ec) {
     err = error(Err::invalid_json, "body is not valid JSON");
     return std::nullopt;
@@ -193,7 +215,9 @@ std::optional<json::value> parse_body(const std::string& body, ApiResponse& err)
 void notify_one(Gateway& gw, Loop& loop, const std::string& body, bool legacy,
                 std::function<void(ApiResponse)> respond) {
   ApiResponse err;
-  auto v = parse_body(body, err);
+  unsigned char scratch[2048];
+  json::monotonic_resource mr(scratch, sizeof scratch);
+  auto v = parse_body(body, err, &mr);
   if (!v) return respond(std::move(err));
   auto p = parse_notify(gw, *v, body, legacy);
   if (p.error) return respond(error(p.error->first, p.error->second));
@@ -206,7 +230,8 @@ void notify_one(Gateway& gw, Loop& loop, const std::string& body, bool legacy,
 
 void notify_batch(Gateway& gw, Loop& loop, const std::string& body, std::function<void(ApiResponse)> respond) {
   ApiResponse err;
-  auto v = parse_body(body, err);
+  json::monotonic_resource mr;
+  auto v = parse_body(body, err, &mr);
   if (!v) return respond(std::move(err));
   auto* list = v->is_object() ? v->get_object().if_contains("notifications") : nullptr;
   if (!list || !list->is_array()) return respond(error(Err::bad_request, "notifications must be an array"));
@@ -219,42 +244,38 @@ void notify_batch(Gateway& gw, Loop& loop, const std::string& body, std::functio
   if (items.size() > gw.config().max_batch)
     return respond(error(Err::bad_request, "too many notifications in one batch (see --max-batch)"));
 
-  struct Gather {
-    std::mutex mu;
-    json::array results;
-    std::size_t left;
-    std::function<void(ApiResponse)> respond;
-  };
-  auto g = std::make_shared<Gather>();
-  g->results.resize(items.size());
-  g->left = items.size();
-  g->respond = std::move(respond);
-  auto settle = [g](std::size_t i, json::object r) {
-    std::unique_lock lock(g->mu);
-    g->results[i] = std::move(r);
-    if (--g->left) return;
-    lock.unlock();
-    g->respond(json_response(200, json::object{{"results", std::move(g->results)}}));
-  };
-  for (std::size_t i = 0; i < items.size(); ++i) {
+  // Items that fail validation are answered in place; the rest go to the gateway as one batch.
+  auto n = items.size();
+  auto errors = std::make_shared<std::vector<std::string>>(n);  // an item's answer when it failed
+  std::vector<NotifyRequest> reqs;
+  std::vector<std::size_t> where;  // reqs[k] is item where[k]
+  reqs.reserve(n);
+  where.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
     auto p = parse_notify(gw, items[i], raw_items.empty() ? std::string_view{} : raw_items[i], false);
     if (p.error) {
-      settle(i, json::object{{"status", err_info(p.error->first).http_status},
-                             {"error", json::object{{"code", err_code(p.error->first)}, {"message", p.error->second}}}});
+      (*errors)[i] = json::serialize(json::object{
+          {"status", err_info(p.error->first).http_status},
+          {"error", json::object{{"code", err_code(p.error->first)}, {"message", p.error->second}}}});
       continue;
     }
-    gw.notify(std::move(p.req), loop.metrics(), [settle, i](NotifyOutcome out) {
-      if (out.error) {
-        settle(i, json::object{{"status", 503},
-                               {"error", json::object{{"code", err_code(*out.error)},
-                                                      {"message", "storage did not confirm it; retry"}}}});
-        return;
-      }
-      auto o = outcome_json(out);
-      o["status"] = 202;
-      settle(i, std::move(o));
-    });
+    reqs.push_back(std::move(p.req));
+    where.push_back(i);
   }
+  gw.notify_batch(std::move(reqs), loop.metrics(),
+                  [errors, where = std::move(where), respond = std::move(respond)](std::vector<NotifyOutcome> outs) {
+                    // Written out directly: the same text json::serialize gives, without a DOM.
+                    std::string body = R"({"results":[)";
+                    body.reserve(body.size() + errors->size() * 64);
+                    std::size_t k = 0;
+                    for (std::size_t i = 0; i < errors->size(); ++i) {
+                      if (i) body += ',';
+                      if (k < where.size() && where[k] == i) append_outcome(body, outs[k++]);
+                      else body += (*errors)[i];
+                    }
+                    body += "]}";
+                    respond(ApiResponse{200, std::move(body)});
+                  });
 }
 
 // ---- clients -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <charconv>
+#include <mutex>
 #include <chrono>
 #include <random>
 #include <spdlog/spdlog.h>
@@ -191,6 +192,117 @@ void Gateway::notify(NotifyRequest req, Metrics& metrics, std::function<void(Not
       done(std::move(out));
     });
   });
+}
+
+// ---- batches ---------------------------------------------------------------------------------
+// One batch request: the engine's answers fill `outs`; deliveries for this instance's sessions
+// are gathered per loop and leave together when the last answer is in (one post per loop
+// instead of one per notification). `left` counts the answers still to come (plus one for the
+// issuing loop itself, so a batch that completes inline settles only once).
+
+namespace {
+struct LocalDelivery {
+  std::uint64_t counter;
+  Live live;
+};
+}  // namespace
+
+struct Gateway::Batch {
+  Batch(Gateway& g, Metrics& m, std::size_t n, std::size_t loops) : gw(g), metrics(m), outs(n), per_loop(loops) {}
+  Gateway& gw;
+  Metrics& metrics;
+  std::int64_t ts = 0;
+  std::vector<NotifyRequest> reqs;
+  std::vector<NotifyOutcome> outs;
+  std::mutex mu;  // per_loop: engine answers may come from any thread
+  std::vector<std::vector<LocalDelivery>> per_loop;
+  std::atomic<std::size_t> left{1};
+  std::function<void(std::vector<NotifyOutcome>)> done;
+};
+
+void Gateway::notify_batch(std::vector<NotifyRequest> reqs, Metrics& metrics,
+                           std::function<void(std::vector<NotifyOutcome>)> done) {
+  auto* b = new Batch(*this, metrics, reqs.size(), loops_.size());
+  b->ts = unix_ms();
+  b->reqs = std::move(reqs);
+  b->done = std::move(done);
+  for (std::size_t i = 0; i < b->reqs.size(); ++i) {
+    auto& req = b->reqs[i];
+    ++b->left;
+    if (!req.durable) {  // rare in a batch: the single path, its outcome copied in
+      notify(std::move(req), metrics, [b, i](NotifyOutcome out) {
+        b->outs[i] = std::move(out);
+        b->gw.batch_settle(*b);
+      });
+      continue;
+    }
+    engine::AppendRequest a{req.client_id, req.data, b->ts, req.ttl_s, std::move(req.idempotency_key)};
+    // Two words of capture: std::function keeps it without an allocation.
+    engine_->append(std::move(a), [b, i](engine::Result<engine::AppendResult> r) {
+      b->gw.batch_stored(*b, i, std::move(r));
+    });
+  }
+  batch_settle(*b);
+}
+
+void Gateway::batch_stored(Batch& b, std::size_t i, engine::Result<engine::AppendResult> r) {
+  auto& out = b.outs[i];
+  if (!r.ok()) {
+    out.error = Err::engine_unavailable;
+    b.metrics.notifications_refused.add();
+    return batch_settle(b);
+  }
+  out.id = r.value.id;
+  out.online = r.value.owner.has_value();
+  out.duplicate = r.value.duplicate;
+  if (out.duplicate) {
+    b.metrics.notifications_duplicate.add();
+    return batch_settle(b);
+  }
+  b.metrics.notifications_accepted.add();
+  if (!r.value.owner) return batch_settle(b);
+  if (r.value.forwarded) {
+    out.online = *r.value.forwarded;
+    return batch_settle(b);
+  }
+  auto& owner = *r.value.owner;
+  auto& req = b.reqs[i];
+  if (owner.instance == instance_id_) {
+    auto where = parse_session(owner.session, boot_);
+    if (where && where->loop < loops_.size()) {
+      std::lock_guard lock(b.mu);
+      b.per_loop[where->loop].push_back(LocalDelivery{where->counter, Live{r.value.id, r.value.prev, b.ts, req.data}});
+    }
+    out.online = true;
+    return batch_settle(b);
+  }
+  engine::InstanceMessage msg;
+  msg.client_id = req.client_id;
+  msg.session = owner.session;
+  msg.id = r.value.id;
+  msg.prev = r.value.prev;
+  msg.ts_ms = b.ts;
+  msg.data = req.data;
+  send_to(owner, std::move(msg), [b = &b, i](bool reached) {
+    b->outs[i].online = reached;
+    b->gw.batch_settle(*b);
+  });
+}
+
+void Gateway::batch_settle(Batch& b) {
+  if (--b.left) return;
+  for (std::size_t l = 0; l < b.per_loop.size(); ++l) {
+    if (b.per_loop[l].empty()) continue;
+    auto& loop = *loops_[l];
+    boost::asio::post(loop.io(), [&loop, ds = std::move(b.per_loop[l])] {
+      for (auto& d : ds)
+        if (auto* peer = loop.find(d.counter)) peer->deliver(d.live);
+    });
+  }
+  auto done = std::move(b.done);
+  auto outs = std::move(b.outs);
+  delete &b;
+  done(std::move(outs));
 }
 
 void Gateway::disconnect(const std::string& client_id, bool reconnect,

@@ -72,6 +72,12 @@ class Gateway {
   // Stores (durable) and routes one notification. `done` may run on any thread.
   void notify(NotifyRequest req, Metrics& metrics, std::function<void(NotifyOutcome)> done);
 
+  // Stores and routes a batch: `done` (any thread) gets one outcome per request, in order, once
+  // every notification has been stored and handed on. Deliveries to this instance's sessions
+  // leave as one post per event loop, in the order the engine stored them.
+  void notify_batch(std::vector<NotifyRequest> reqs, Metrics& metrics,
+                    std::function<void(std::vector<NotifyOutcome>)> done);
+
   // Asks the instance that holds client_id's session to disconnect it. Value: was it online.
   void disconnect(const std::string& client_id, bool reconnect, std::function<void(std::optional<Err>, bool)> done);
 
@@ -87,6 +93,9 @@ class Gateway {
 
  private:
   void on_instance_message(engine::InstanceMessage msg);
+  struct Batch;
+  void batch_stored(Batch& b, std::size_t i, engine::Result<engine::AppendResult> r);
+  void batch_settle(Batch& b);
 
   Config config_;
   limits::Limits limits_{config_};

@@ -11,9 +11,11 @@
 #include <memory>
 #include <string>
 
+#include "util/loop_socket.hpp"
+
 namespace herald::tls {
 
-using Stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+using Stream = boost::asio::ssl::stream<LoopSocket>;
 
 // The server context: TLS 1.2 minimum, forward-secret AEAD ciphers in the server's order, no
 // compression, no renegotiation. Throws

@@ -118,7 +118,7 @@ void unmask(std::uint8_t* p, std::size_t n, const std::uint8_t key[4]) {
 }
 
 // clear() keeps the capacity; an idle connection must keep none.
-void release(std::string& s) { std::string().swap(s); }
+void release(HeldBytes& s) { s.release(); }
 
 }  // namespace
 

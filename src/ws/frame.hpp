@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -70,6 +71,28 @@ struct DecodeResult {
   const char* message = "";      // static text saying what was wrong
 };
 
+// Bytes the decoder holds between reads: one pointer while there are none (a std::string is 32
+// bytes even empty, and an idle connection's decoder holds nothing).
+class HeldBytes {
+ public:
+  bool empty() const { return !s_ || s_->empty(); }
+  std::size_t size() const { return s_ ? s_->size() : 0; }
+  char* data() { return s_->data(); }
+  void assign(const char* p, std::size_t n) { get().assign(p, n); }
+  void assign(std::string_view v) { get().assign(v); }
+  void append(const char* p, std::size_t n) { get().append(p, n); }
+  void append(std::string_view v) { get().append(v); }
+  void release() { s_.reset(); }
+  operator std::string_view() const { return s_ ? std::string_view(*s_) : std::string_view(); }
+
+ private:
+  std::string& get() {
+    if (!s_) s_ = std::make_unique<std::string>();
+    return *s_;
+  }
+  std::unique_ptr<std::string> s_;
+};
+
 class Decoder {
  public:
   explicit Decoder(std::size_t max_message_bytes) : max_message_(max_message_bytes) {}
@@ -89,8 +112,8 @@ class Decoder {
   // Acts on one complete, already unmasked frame whose header passed every check.
   DecodeResult deliver(bool fin, Opcode op, std::string_view payload, DecoderSink& sink);
 
-  std::string tail_;     // incomplete frame carried over; empty (no allocation) while idle
-  std::string message_;  // fragments of a message in flight; empty while idle
+  HeldBytes tail_;     // incomplete frame carried over; empty (no allocation) while idle
+  HeldBytes message_;  // fragments of a message in flight; empty while idle
   Utf8Validator utf8_;   // incremental check of the text message in flight
   std::size_t max_message_;
   Opcode message_op_ = Opcode::continuation;  // continuation = no message in flight

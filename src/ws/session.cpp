@@ -29,7 +29,7 @@ const std::shared_ptr<const std::string>& ping_frame() {
 }
 }  // namespace
 
-void Session::start(Loop& loop, asio::ip::tcp::socket socket, std::string_view early, bool origin_allowed,
+void Session::start(Loop& loop, LoopSocket socket, std::string_view early, bool origin_allowed,
                     limits::IpSlot slot) {
   auto s = std::make_shared<Session>(loop, std::move(socket));
   s->slot_ = std::move(slot);
@@ -37,7 +37,7 @@ void Session::start(Loop& loop, asio::ip::tcp::socket socket, std::string_view e
   s->begin(early, origin_allowed);
 }
 
-Session::Session(Loop& loop, asio::ip::tcp::socket socket)
+Session::Session(Loop& loop, LoopSocket socket)
     : loop_(loop), socket_(std::move(socket)), decoder_(loop.gateway().config().max_message_bytes) {
   error_code ec;
   remote_ = socket_.remote_endpoint(ec);

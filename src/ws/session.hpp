@@ -24,6 +24,7 @@
 #include "core/peer.hpp"
 #include "core/protocol.hpp"
 #include "engine/engine.hpp"
+#include "util/loop_socket.hpp"
 #include "ws/frame.hpp"
 
 namespace boost::asio::ssl {
@@ -44,13 +45,13 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   // origin_allowed false: the browser page's Origin is not in --allowed-origins; the session
   // only says so (bad_origin, 1008) and closes, so a client library knows not to retry.
   // slot: the connection's place in its address's count (--max-connections-per-ip).
-  static void start(Loop& loop, boost::asio::ip::tcp::socket socket, std::string_view early,
+  static void start(Loop& loop, LoopSocket socket, std::string_view early,
                     bool origin_allowed = true, limits::IpSlot slot = {});
   // The same for a TLS connection (handshake done, 101 written through it).
-  static void start(Loop& loop, boost::asio::ssl::stream<boost::asio::ip::tcp::socket>&& tls,
+  static void start(Loop& loop, boost::asio::ssl::stream<LoopSocket>&& tls,
                     std::string_view early, bool origin_allowed = true, limits::IpSlot slot = {});
 
-  Session(Loop& loop, boost::asio::ip::tcp::socket socket);
+  Session(Loop& loop, LoopSocket socket);
   ~Session() override;
 
   // Peer
@@ -115,7 +116,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   auto on_loop(F&& f);
 
   Loop& loop_;
-  boost::asio::ip::tcp::socket socket_;
+  LoopSocket socket_;
   std::unique_ptr<TlsLink> tls_;  // TLS sessions only (their socket lives in it, not in socket_)
   Decoder decoder_;
   std::string client_id_;

@@ -19,7 +19,7 @@ constexpr std::size_t kTlsRecord = 16 * 1024;  // the largest TLS record's plain
 
 void Session::start(Loop& loop, tls::Stream&& tls, std::string_view early, bool origin_allowed,
                     limits::IpSlot slot) {
-  auto s = std::make_shared<Session>(loop, asio::ip::tcp::socket(loop.io()));
+  auto s = std::make_shared<Session>(loop, LoopSocket(loop.io()));
   s->slot_ = std::move(slot);
   s->tls_ = std::make_unique<TlsLink>(std::move(tls));
   error_code ec;

@@ -81,7 +81,7 @@ void MemoryEngine::append(AppendRequest req, Callback<AppendResult> cb) {
     std::lock_guard lock(s.mu);
     auto& c = s.clients[req.client_id];
     if (!req.idempotency_key.empty()) {
-      auto& seen = c.idempotency.items();
+      auto seen = c.idempotency.items();
       auto it = std::find_if(seen.begin(), seen.end(), [&](auto& p) { return p.first == req.idempotency_key; });
       if (it != seen.end()) {
         r.id = it->second;
@@ -125,7 +125,7 @@ void MemoryEngine::read_inbox(const std::string& client_id, Id after, std::size_
     if (it != s.clients.end()) {
       auto& c = it->second;
       expire(c, now_ms());
-      auto& inbox = c.inbox.items();
+      auto inbox = c.inbox.items();
       auto from = std::upper_bound(inbox.begin(), inbox.end(), after,
                                    [](const Id& a, const Entry& e) { return a < e.id; });
       for (; from != inbox.end() && out.size() < limit; ++from)
@@ -176,7 +176,7 @@ void MemoryEngine::open_session(const std::string& client_id, Route route, Callb
     std::lock_guard lock(s.mu);
     auto& c = s.clients[client_id];
     if (c.route && c.route->session != route.session) r.previous = c.route;
-    if (!c.events.empty()) r.last_event = *c.events.back();
+    if (!c.events.empty()) r.last_event = c.events.newest().unpack();
     c.route = std::move(route);
   }
   cb({Status::ok, std::move(r)});
@@ -208,7 +208,7 @@ void MemoryEngine::client_status(const std::string& client_id, Callback<ClientSt
       expire(c, now_ms());
       st.route = c.route;
       st.pending = c.inbox.size();
-      if (!c.events.empty()) st.last_seen_ms = c.events.back()->ts_ms;
+      if (!c.events.empty()) st.last_seen_ms = c.events.newest().ts_ms();
     }
   }
   cb({Status::ok, std::move(st)});
@@ -233,15 +233,12 @@ void MemoryEngine::record_event(StatusEvent ev, Callback<std::string> cb) {
     std::lock_guard lock(global_mu_);
     last_event_id_ = last_event_id_.successor_at(static_cast<std::uint64_t>(ev.ts_ms));
     ev.id = id = last_event_id_.str();
-    auto shared = std::make_shared<const StatusEvent>(std::move(ev));
-    global_events_.push_back(shared);
+    PackedEvent packed(ev);
+    global_events_.push_back(packed);
     while (global_events_.size() > options_.global_events_max) global_events_.pop_front();
-    auto& s = stripe_for(shared->client_id);
+    auto& s = stripe_for(ev.client_id);
     std::lock_guard stripe_lock(s.mu);
-    auto& events = s.clients[shared->client_id].events;
-    events.push_back(std::move(shared));
-    if (events.size() > options_.events_max)
-      events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(events.size() - options_.events_max));
+    s.clients[ev.client_id].events.push(std::move(packed), options_.events_max);
   }
   if (cb) cb({Status::ok, std::move(id)});
 }
@@ -254,8 +251,7 @@ void MemoryEngine::client_events(const std::string& client_id, std::size_t limit
     std::lock_guard lock(s.mu);
     auto it = s.clients.find(client_id);
     if (it != s.clients.end()) {
-      auto& events = it->second.events;
-      for (auto e = events.rbegin(); e != events.rend() && out.size() < limit; ++e) out.push_back(**e);
+      it->second.events.newest_first(limit, [&](const PackedEvent& e) { out.push_back(e.unpack()); });
     }
   }
   cb({Status::ok, std::move(out)});

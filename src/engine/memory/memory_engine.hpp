@@ -17,43 +17,9 @@
 #include <unordered_map>
 
 #include "engine/engine.hpp"
+#include "engine/memory/compact.hpp"
 
 namespace herald::engine {
-
-// A deque that costs one pointer while empty (std::deque allocates ~600 bytes even then, and
-// most clients have an empty inbox most of the time).
-template <class T>
-class LazyDeque {
- public:
-  bool empty() const { return !d_ || d_->empty(); }
-  std::size_t size() const { return d_ ? d_->size() : 0; }
-  T& front() { return d_->front(); }
-  const T& back() const { return d_->back(); }
-  template <class... A>
-  void emplace_back(A&&... a) {
-    if (!d_) d_ = std::make_unique<std::deque<T>>();
-    d_->emplace_back(std::forward<A>(a)...);
-  }
-  void pop_front() {
-    d_->pop_front();
-    if (d_->empty()) d_.reset();
-  }
-  void clear() { d_.reset(); }
-  template <class Pred>
-  std::size_t erase_if(Pred&& p) {
-    if (!d_) return 0;
-    auto n = std::erase_if(*d_, std::forward<Pred>(p));
-    if (d_->empty()) d_.reset();
-    return n;
-  }
-  const std::deque<T>& items() const {
-    static const std::deque<T> none;
-    return d_ ? *d_ : none;
-  }
-
- private:
-  std::unique_ptr<std::deque<T>> d_;
-};
 
 class MemoryEngine final : public Engine {
  public:
@@ -95,12 +61,12 @@ class MemoryEngine final : public Engine {
     std::shared_ptr<const std::string> data;
   };
   struct Client {
-    LazyDeque<Entry> inbox;
+    LazyQueue<Entry> inbox;
     Id last;
     std::int64_t next_expiry_ms = INT64_MAX;  // earliest expires_ms in inbox
     std::optional<Route> route;
-    std::vector<std::shared_ptr<const StatusEvent>> events;  // newest at the back; capped
-    LazyDeque<std::pair<std::string, Id>> idempotency;  // newest at the back
+    EventLog events;  // capped
+    LazyQueue<std::pair<std::string, Id>> idempotency;  // newest at the back
   };
   struct Stripe {
     std::mutex mu;
@@ -113,7 +79,7 @@ class MemoryEngine final : public Engine {
   EngineOptions options_;
   std::array<Stripe, 64> stripes_;
   std::mutex global_mu_;
-  std::deque<std::shared_ptr<const StatusEvent>> global_events_;  // the same events, shared
+  std::deque<PackedEvent> global_events_;  // the same events, shared
   Id last_event_id_;
   std::function<void(InstanceMessage)> handler_;
   std::atomic<std::uint64_t> expired_{0}, evicted_{0};
