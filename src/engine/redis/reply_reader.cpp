@@ -13,7 +13,7 @@ struct ReplyDeleter {
   void operator()(redisReply* r) const { freeReplyObject(r); }
 };
 
-// hiredis nests at most 7 levels deep (its reader fails deeper replies), so recursion is bounded.
+// hiredis's read stack has 9 levels (it fails deeper replies), so the recursion is bounded.
 Reply convert(const redisReply& r) {
   Reply out;
   switch (r.type) {
