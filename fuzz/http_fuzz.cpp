@@ -86,6 +86,9 @@ Gateways& gateways(bool renew = false) {
   return g;
 }
 
+// Values compared through their serialisation: Boost.JSON reads 0e400 as NaN, and NaN != NaN.
+bool same(const json::value& a, const json::value& b) { return json::serialize(a) == json::serialize(b); }
+
 std::optional<json::value> parse_json(std::string_view text) {
   json::error_code ec;
   json::parse_options opts;
@@ -104,7 +107,7 @@ void check_raw(std::string_view body, const json::value& v) {
       auto* member = v.get_object().if_contains(key);
       FUZZ_CHECK(member != nullptr);
       auto parsed = parse_json(*raw);
-      FUZZ_CHECK(parsed && *parsed == *member);
+      FUZZ_CHECK(parsed && same(*parsed, *member));
     }
   }
   if (v.is_array()) {
@@ -112,7 +115,7 @@ void check_raw(std::string_view body, const json::value& v) {
     FUZZ_CHECK(elems && elems->size() == v.get_array().size());
     for (std::size_t i = 0; i < elems->size(); ++i) {
       auto parsed = parse_json((*elems)[i]);
-      FUZZ_CHECK(parsed && *parsed == v.get_array()[i]);
+      FUZZ_CHECK(parsed && same(*parsed, v.get_array()[i]));
     }
   }
 }
@@ -144,7 +147,9 @@ void check_accepted(Gateway& gw, const json::object& answer, const json::value& 
   if (!data) return;  // already evicted by a later one in the same batch (inbox_max)
   FUZZ_CHECK(data->size() <= gw.config().max_message_bytes);
   auto parsed = parse_json(*data);
-  FUZZ_CHECK(parsed && *parsed == item.at("data"));
+  FUZZ_CHECK(parsed && same(*parsed, item.at("data")));
+  // What clients receive is JSON: no number in it that a JSON parser cannot read back.
+  FUZZ_CHECK(parse_json(json::serialize(*parsed)));
 }
 
 void check_error(const ApiResponse& r) {
