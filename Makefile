@@ -33,11 +33,13 @@ interop: build
 	cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error && \
 	  HERALD_BIN=$(abspath $(BUILD))/herald node --test interop.test.mjs
 
-# A short libFuzzer run of the frame parser (the long runs are `make fuzz`).
+# A short libFuzzer run of every fuzz target (scripts/fuzz.sh; the long runs are `make fuzz`).
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SECONDS ?= 600
 fuzz-smoke: deps
-	bash scripts/fuzz.sh 20
+	bash scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
-test: fuzz-smoke unit interop test-js integration chaos
+test: fuzz-smoke unit interop test-js integration chaos test-sanitize
 
 # The chaos test (docs/testing.md): 2,500 clients reconnecting at random to 3 heralds on Redis (AOF,
 # fsync always) while instances and Redis are killed with SIGKILL; every notification answered 202
@@ -50,15 +52,21 @@ chaos: build
 	  timeout -k 10 $(CHAOS_TIMEOUT) /usr/bin/python3 tests/chaos/chaos.py $(CHAOS_ARGS)
 
 fuzz: deps
-	bash scripts/fuzz.sh 30
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# The unit and integration suites on an ASan+UBSan build (build-asan/). Not yet part of `make test`.
+# The unit and integration suites on an ASan+UBSan build (build-asan/), part of `make test`.
+# Any report fails the run: UBSan is fatal (-fno-sanitize-recover=all), ASan aborts, and LeakSanitizer
+# checks every process at exit (herald exits cleanly on SIGTERM and the harness fails a test whose
+# herald exits non-zero). SANITIZE_PYTEST_ARGS narrows the integration suite if it must.
+SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+SANITIZE_PYTEST_ARGS ?=
 test-sanitize: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_SANITIZE=ON -DHERALD_BENCH=OFF
 	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j $(JOBS)
-	ASAN_OPTIONS=detect_leaks=0 HERALD_BIN=$(abspath build-asan)/herald BEAST_CLIENT=$(abspath build-asan)/tests/beast_interop_client \
-	  REDIS_SERVER=$$(command -v redis-server) /usr/bin/python3 -m pytest -q tests/integration
+	cd build-asan && $(SANITIZE_ENV) ctest --output-on-failure -j $(JOBS)
+	$(SANITIZE_ENV) HERALD_BIN=$(abspath build-asan)/herald BEAST_CLIENT=$(abspath build-asan)/tests/beast_interop_client \
+	  REDIS_SERVER=$$(command -v redis-server) /usr/bin/python3 -m pytest -q $(SANITIZE_PYTEST_ARGS) tests/integration
 
 # The default load suite (memory and redis engines, storm, the Redis ceiling, the baseline beside
 # herald; under 5 minutes on 2 cores): JSON lines and SVG charts in build/bench/.

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <spdlog/spdlog.h>
@@ -128,6 +129,25 @@ struct ParsedNotify {
   std::optional<std::pair<Err, std::string>> error;
 };
 
+// A number no JSON text can carry: Boost.JSON reads 1e400 as infinity and 0e400 as NaN, and
+// would write them back as `Infinity` / `NaN`, which no JSON parser accepts (found by http_fuzz).
+bool has_non_finite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return !std::isfinite(v.get_double());
+    case json::kind::array:
+      for (auto& e : v.get_array())
+        if (has_non_finite(e)) return true;
+      return false;
+    case json::kind::object:
+      for (auto& m : v.get_object())
+        if (has_non_finite(m.value())) return true;
+      return false;
+    default:
+      return false;
+  }
+}
+
 // `raw` is the notification's own JSON text, when known: its data is kept byte for byte.
 ParsedNotify parse_notify(const Gateway& gw, const json::value& v, std::string_view raw, bool legacy) {
   ParsedNotify p;
@@ -145,6 +165,9 @@ ParsedNotify parse_notify(const Gateway& gw, const json::value& v, std::string_v
   p.req.client_id = std::string(cid->get_string());
   auto* data = o.if_contains("data");
   if (!data) return bad(Err::bad_request, "data is required");
+  // Refused whether or not the raw text is at hand, so the answer never depends on how the
+  // body happens to be spelled.
+  if (has_non_finite(*data)) return bad(Err::bad_request, "data holds a number out of range (e.g. 1e400)");
   auto exact = raw.empty() ? std::nullopt : raw_member(raw, "data");
   auto text = exact ? std::string(*exact) : json::serialize(*data);
   if (text.size() > gw.config().max_message_bytes)

@@ -429,8 +429,15 @@ TEST_F(RedisTest, CommandTimeoutDropsTheConnectionAndRecovers) {
   EXPECT_GE(c->stats().connects, 2u);
 }
 
-TEST_F(RedisTest, UnreadableReplyFailsWithProtocolAndReconnects) {
-  // A fake server that answers anything with a byte that is no RESP type.
+class RedisFakeServerTest : public RedisTest {
+ protected:
+  // A fake server that answers anything with `reply`: the client must fail the command as a
+  // protocol error, say why in last_error(), and reconnect.
+  void expect_protocol_failure(std::string_view reply, std::string_view why);
+};
+
+void RedisFakeServerTest::expect_protocol_failure(std::string_view reply, std::string_view why) {
+  auto& t = *this;
   asio::ip::tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
   std::vector<std::shared_ptr<asio::ip::tcp::socket>> peers;
   std::function<void()> accept = [&] {
@@ -439,22 +446,31 @@ TEST_F(RedisTest, UnreadableReplyFailsWithProtocolAndReconnects) {
       auto peer = std::make_shared<asio::ip::tcp::socket>(std::move(s));
       peers.push_back(peer);
       auto buf = std::make_shared<std::array<char, 512>>();
-      peer->async_read_some(asio::buffer(*buf), [peer, buf](boost::system::error_code ec, std::size_t) {
-        if (!ec) asio::write(*peer, asio::buffer(std::string_view("@garbage\r\n")), ec);
+      peer->async_read_some(asio::buffer(*buf), [peer, buf, reply](boost::system::error_code ec, std::size_t) {
+        if (!ec) asio::write(*peer, asio::buffer(reply), ec);
       });
       accept();
     });
   };
   accept();
-  auto o = options();
+  auto o = t.options();
   o.port = acceptor.local_endpoint().port();
-  auto c = open(o);
-  auto out = call(*c, {"PING"});
+  auto c = t.open(o);
+  auto out = t.call(*c, {"PING"});
   EXPECT_EQ(out.errc, Errc::protocol);
-  EXPECT_NE(c->last_error().find("protocol"), std::string::npos) << c->last_error();
-  EXPECT_TRUE(wait_for([&] { return c->stats().connects >= 2 && c->connected(); }));
+  EXPECT_NE(c->last_error().find(why), std::string::npos) << c->last_error();
+  EXPECT_TRUE(t.wait_for([&] { return c->stats().connects >= 2 && c->connected(); }));
   c->stop();
   acceptor.close();
+}
+
+TEST_F(RedisFakeServerTest, UnreadableReplyFailsWithProtocolAndReconnects) {
+  expect_protocol_failure("@garbage\r\n", "protocol");  // no RESP type
+}
+
+// Found by resp_fuzz: hiredis allocates an announced array at once (16 GB for these 13 bytes).
+TEST_F(RedisFakeServerTest, HugeArrayHeaderFailsWithProtocolAndReconnects) {
+  expect_protocol_failure("*2000000000\r\n", "over the limit");
 }
 
 // --- stop and lifetime ---------------------------------------------------------------------------

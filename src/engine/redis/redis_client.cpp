@@ -21,6 +21,7 @@
 // Invariant: every callback put in `pending_` runs exactly once, on the strand — with its reply,
 // or with an error from fail() or halt(), which empty `pending_` whenever a connection ends.
 #include "engine/redis/redis_client.hpp"
+#include "engine/redis/reply_reader.hpp"
 
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
@@ -58,42 +59,6 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::size_t kKeepWriteBuffer = 1 << 20;
 
 std::chrono::milliseconds ms(std::uint32_t n) { return std::chrono::milliseconds(n); }
-
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-
-Reply convert(const redisReply& r) {
-  Reply out;
-  switch (r.type) {
-    case REDIS_REPLY_STRING:
-      out.type = Reply::Type::string;
-      out.str.assign(r.str, r.len);
-      break;
-    case REDIS_REPLY_STATUS:
-      out.type = Reply::Type::status;
-      out.str.assign(r.str, r.len);
-      break;
-    case REDIS_REPLY_ERROR:
-      out.type = Reply::Type::error;
-      out.str.assign(r.str, r.len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      out.type = Reply::Type::integer;
-      out.integer = r.integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.type = Reply::Type::array;
-      out.elements.reserve(r.elements);
-      for (std::size_t i = 0; i < r.elements; ++i) out.elements.push_back(convert(*r.element[i]));
-      break;
-    default:
-      out.type = Reply::Type::nil;
-  }
-  return out;
-}
-
-std::string_view text(const redisReply& r) { return {r.str, r.len}; }
 
 std::string sha1_hex(const std::string& data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -171,7 +136,7 @@ class Link {
   virtual void queue_setup() {}  // after AUTH/SELECT are queued, in the same write
   virtual void became_ready() {}  // AUTH/SELECT answered
   virtual void lost() {}          // the connection ended (dropped or halted)
-  virtual bool intercept(const redisReply&) { return false; }  // true = a push, not a reply
+  virtual bool intercept(const Reply&) { return false; }  // true = a push, not a reply
   // Called when the timer fires while ready; returns when it wants to be called again.
   virtual Clock::time_point tick(Clock::time_point) { return Clock::time_point::max(); }
 
@@ -264,15 +229,12 @@ class Link {
   };
 
   struct Wire {
-    explicit Wire(const Strand& strand) : socket(strand), reader(redisReaderCreate()), rbuf(kReadChunk) {
-      if (!reader) throw std::bad_alloc();
-    }
-    ~Wire() { redisReaderFree(reader); }
+    explicit Wire(const Strand& strand) : socket(strand), rbuf(kReadChunk) {}
     Wire(const Wire&) = delete;
     Wire& operator=(const Wire&) = delete;
 
     asio::basic_stream_socket<tcp, Strand> socket;
-    redisReader* reader;
+    ReplyReader reader;
     std::vector<char> rbuf;
     std::string wbuf;  // the batch being written; out_ fills meanwhile
     bool writing = false;
@@ -477,26 +439,24 @@ class Link {
       return fail(Errc::disconnected, ec == asio::error::eof ? "connection closed by " + where()
                                                              : "read from " + where() + ": " + ec.message());
     }
-    if (redisReaderFeed(w->reader, w->rbuf.data(), n) != REDIS_OK)
-      return fail(Errc::protocol, std::string("protocol error: ") + w->reader->errstr);
+    if (!w->reader.feed(w->rbuf.data(), n)) return fail(Errc::protocol, "protocol error: " + w->reader.error());
     for (;;) {
-      void* raw = nullptr;
-      if (redisReaderGetReply(w->reader, &raw) != REDIS_OK)
-        return fail(Errc::protocol, std::string("protocol error: ") + w->reader->errstr);
-      if (!raw) break;
-      std::unique_ptr<redisReply, ReplyDeleter> reply(static_cast<redisReply*>(raw));
-      deliver(*reply);
+      Reply reply;
+      auto next = w->reader.next(reply);
+      if (next == ReplyReader::Next::error) return fail(Errc::protocol, "protocol error: " + w->reader.error());
+      if (next == ReplyReader::Next::need_more) break;
+      deliver(std::move(reply));
       if (w != wire_ || stopped_) return;  // a callback ended this connection, or stop() came
     }
     read(std::move(w));
   }
 
-  void deliver(const redisReply& r) {
+  void deliver(Reply r) {
     if (intercept(r)) return;
     if (pending_.empty()) return fail(Errc::protocol, "reply from " + where() + " to no command");
     auto cb = std::move(pending_.front().cb);
     pending_.pop_front();
-    cb(Errc::ok, convert(r));
+    cb(Errc::ok, std::move(r));
   }
 
   void set_last_error(std::string why) {
@@ -732,14 +692,10 @@ class SubscriberImpl final : public Subscriber, private Link {
     return next_ping_;
   }
 
-  bool intercept(const redisReply& r) override {
-    if (r.type != REDIS_REPLY_ARRAY || r.elements != 3 || r.element[0]->type != REDIS_REPLY_STRING) return false;
-    auto kind = text(*r.element[0]);
-    if (kind != "message" && kind != "smessage") return false;
-    if (stopped_ || on_message_.empty()) return true;
-    std::string channel(text(*r.element[1]));
-    std::string payload(text(*r.element[2]));
-    for (auto& fn : on_message_) fn(channel, payload);
+  bool intercept(const Reply& r) override {
+    if (!is_message_push(r)) return false;
+    if (stopped_) return true;
+    for (auto& fn : on_message_) fn(r.elements[1].str, r.elements[2].str);
     return true;
   }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <spdlog/spdlog.h>
 
+#include "engine/redis/redis_replies.hpp"
 #include "util/this_loop.hpp"
 
 namespace herald::engine {
@@ -12,6 +13,7 @@ namespace herald::engine {
 namespace json = boost::json;
 using redis::Errc;
 using redis::Reply;
+using namespace redis_replies;
 
 namespace {
 
@@ -81,13 +83,6 @@ const std::string kGlobalEvents = "herald:events";
 
 std::string route_value(const Route& r) { return r.instance + ":" + r.session; }
 
-std::optional<Route> parse_route(const Reply& r) {
-  if (r.type != Reply::Type::string || r.str.empty()) return std::nullopt;
-  auto colon = r.str.find(':');
-  if (colon == std::string::npos) return std::nullopt;
-  return Route{r.str.substr(0, colon), r.str.substr(colon + 1), 0};
-}
-
 std::int64_t to_i64(std::string_view s) {
   std::int64_t v = 0;
   std::from_chars(s.data(), s.data() + s.size(), v);
@@ -100,47 +95,6 @@ Result<T> unavailable() {
 }
 
 bool failed(Errc ec, const Reply& r) { return ec != Errc::ok || r.is_error(); }
-
-// Stream entry [id, [field, value, ...]] → value of `field`.
-const std::string* field_of(const Reply& entry, std::string_view field) {
-  if (entry.elements.size() < 2) return nullptr;
-  auto& kv = entry.elements[1].elements;
-  for (std::size_t i = 0; i + 1 < kv.size(); i += 2)
-    if (kv[i].str == field) return &kv[i + 1].str;
-  return nullptr;
-}
-
-std::optional<StatusEvent> event_of(const Reply& entry) {
-  auto* j = field_of(entry, "j");
-  if (!j || entry.elements.empty()) return std::nullopt;
-  json::error_code ec;
-  auto v = json::parse(*j, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  auto& o = v.get_object();
-  auto str = [&](const char* k) -> std::string {
-    auto* f = o.if_contains(k);
-    return f && f->is_string() ? std::string(f->get_string()) : std::string();
-  };
-  auto num = [&](const char* k, std::int64_t dflt) -> std::int64_t {
-    auto* f = o.if_contains(k);
-    return f && f->is_int64() ? f->get_int64() : dflt;
-  };
-  StatusEvent ev;
-  ev.id = entry.elements[0].str;
-  auto type = str("type");
-  ev.type = type == "reconnected" ? EventType::reconnected
-            : type == "disconnected" ? EventType::disconnected
-                                     : EventType::connected;
-  ev.client_id = str("client_id");
-  ev.instance = str("instance");
-  ev.session = str("session");
-  ev.remote = str("remote");
-  ev.ts_ms = num("ts", 0);
-  ev.reason = str("reason");
-  ev.previous_instance = str("previous_instance");
-  ev.offline_ms = num("offline_ms", -1);
-  return ev;
-}
 
 std::string event_json(const StatusEvent& ev) {
   json::object o{{"type", event_type_name(ev.type)}, {"client_id", ev.client_id}, {"instance", ev.instance},
@@ -336,20 +290,13 @@ void RedisEngine::append(AppendRequest req, Callback<AppendResult> cb) {
                std::to_string(key_ttl), req.idempotency_key, std::to_string(kIdempotencyTtlMs),
                options_.instance_id, cid},
               [this, cb = std::move(cb)](Errc ec, Reply r) {
-                if (failed(ec, r) || r.elements.size() != 6) {
+                auto out = failed(ec, r) ? std::nullopt : notify_reply(r);
+                if (!out) {
                   if (ec == Errc::ok) spdlog::warn("notify script failed: {}", r.str);
                   return cb(unavailable<AppendResult>());
                 }
-                AppendResult out;
-                auto id = Id::parse(r.elements[0].str);
-                if (!id) return cb(unavailable<AppendResult>());
-                out.id = *id;
-                if (auto prev = Id::parse(r.elements[1].str)) out.prev = *prev;
-                out.owner = parse_route(r.elements[2]);
-                out.duplicate = r.elements[3].integer == 1;
-                if (r.elements[4].integer == 1) ++evicted_;
-                if (r.elements[5].integer >= 0) out.forwarded = r.elements[5].integer > 0;
-                cb({Status::ok, std::move(out)});
+                if (out->evicted) ++evicted_;
+                cb({Status::ok, std::move(out->result)});
               });
 }
 
@@ -367,22 +314,9 @@ void RedisEngine::read_unexpired(const std::string& client_id, Id after, std::si
   conn().command({"XRANGE", key(client_id, "inbox"), start, "+", "COUNT", std::to_string(want)},
                  [this, client_id, limit, want, found = std::move(found), cb = std::move(cb)](Errc ec, Reply r) mutable {
                    if (failed(ec, r)) return cb(unavailable<std::vector<StoredNotification>>());
-                   std::vector<std::string> gone;
-                   auto now = now_ms();
-                   Id last;
-                   for (auto& e : r.elements) {
-                     auto id = e.elements.empty() ? std::nullopt : Id::parse(e.elements[0].str);
-                     auto* d = field_of(e, "d");
-                     auto* x = field_of(e, "x");
-                     auto* t = field_of(e, "t");
-                     if (!id || !d) continue;
-                     last = *id;
-                     if (x && to_i64(*x) <= now) {
-                       gone.push_back(e.elements[0].str);
-                       continue;
-                     }
-                     found.push_back(StoredNotification{*id, t ? to_i64(*t) : 0, std::make_shared<const std::string>(*d)});
-                   }
+                   auto page = inbox_page(r, now_ms());
+                   auto& gone = page.expired;
+                   for (auto& n : page.live) found.push_back(std::move(n));
                    if (!gone.empty()) {
                      // Expired: nobody will get them, so they leave the inbox now.
                      expired_ += gone.size();
@@ -390,9 +324,9 @@ void RedisEngine::read_unexpired(const std::string& client_id, Id after, std::si
                      argv.insert(argv.end(), gone.begin(), gone.end());
                      conn().command(std::move(argv), [](Errc, Reply) {});
                    }
-                   bool page_full = r.elements.size() == want;
+                   bool page_full = page.entries == want;
                    if (page_full && found.size() < limit && !gone.empty())
-                     return read_unexpired(client_id, last, limit, std::move(found), std::move(cb));
+                     return read_unexpired(client_id, page.last, limit, std::move(found), std::move(cb));
                    cb({Status::ok, std::move(found)});
                  });
 }
@@ -421,12 +355,9 @@ void RedisEngine::open_session(const std::string& client_id, Route route, Callba
   c.command({"SET", key(client_id, "route"), value, "GET"}, [](Errc, Reply) {});
   c.command({"XREVRANGE", key(client_id, "events"), "+", "-", "COUNT", "1"}, [](Errc, Reply) {});
   c.command({"EXEC"}, [value, cb = std::move(cb)](Errc ec, Reply r) {
-    if (failed(ec, r) || r.elements.size() != 2) return cb(unavailable<SessionOpened>());
-    SessionOpened out;
-    auto prev = parse_route(r.elements[0]);
-    if (prev && route_value(*prev) != value) out.previous = prev;
-    if (!r.elements[1].elements.empty()) out.last_event = event_of(r.elements[1].elements[0]);
-    cb({Status::ok, std::move(out)});
+    auto out = failed(ec, r) ? std::nullopt : session_opened(r, value);
+    if (!out) return cb(unavailable<SessionOpened>());
+    cb({Status::ok, std::move(*out)});
   });
 }
 
@@ -460,20 +391,9 @@ void RedisEngine::client_status(const std::string& client_id, Callback<ClientSta
   c.command({"XLEN", key(client_id, "inbox")}, [](Errc, Reply) {});
   c.command({"XREVRANGE", key(client_id, "events"), "+", "-", "COUNT", "20"}, [](Errc, Reply) {});
   c.command({"EXEC"}, [this, cb = std::move(cb)](Errc ec, Reply r) mutable {
-    if (failed(ec, r) || r.elements.size() != 3) return cb(unavailable<ClientStatus>());
-    ClientStatus st;
-    st.route = parse_route(r.elements[0]);
-    st.pending = static_cast<std::uint64_t>(r.elements[1].integer);
-    auto& events = r.elements[2].elements;
-    if (!events.empty())
-      if (auto ev = event_of(events[0])) st.last_seen_ms = ev->ts_ms;
-    if (st.route) {
-      for (auto& e : events)
-        if (auto ev = event_of(e); ev && ev->session == st.route->session && ev->type != EventType::disconnected) {
-          st.route->connected_at_ms = ev->ts_ms;
-          break;
-        }
-    }
+    auto status = failed(ec, r) ? std::nullopt : client_status_of(r);
+    if (!status) return cb(unavailable<ClientStatus>());
+    auto st = std::move(*status);
     if (!st.route) return cb({Status::ok, std::move(st)});
     // A route to an instance whose liveness key expired is stale: that instance died.
     auto alive_key = instance_key(st.route->instance);
@@ -502,10 +422,7 @@ void RedisEngine::client_events(const std::string& client_id, std::size_t limit,
   conn().command({"XREVRANGE", key(client_id, "events"), "+", "-", "COUNT", std::to_string(limit)},
                  [cb = std::move(cb)](Errc ec, Reply r) {
                    if (failed(ec, r)) return cb(unavailable<std::vector<StatusEvent>>());
-                   std::vector<StatusEvent> out;
-                   for (auto& e : r.elements)
-                     if (auto ev = event_of(e)) out.push_back(std::move(*ev));
-                   cb({Status::ok, std::move(out)});
+                   cb({Status::ok, events_of(r)});
                  });
 }
 
