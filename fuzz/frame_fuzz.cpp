@@ -23,6 +23,7 @@
 
 #include "ws/frame.hpp"
 #include "ws/utf8.hpp"
+#include "fuzz_check.hpp"
 
 namespace {
 
@@ -31,14 +32,6 @@ using namespace herald::ws;
 // Message size limits to decode under; 4096 is the common case, the others put the limit's
 // edges within reach of inputs a few hundred bytes long.
 constexpr std::size_t kLimits[] = {4096, 0, 1, 16, 125, 126, 300, 1000};
-
-#define FUZZ_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "frame_fuzz: check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                               \
-    }                                                                             \
-  } while (0)
 
 // UTF-8 checked code point by code point, written independently of ws/utf8.cpp.
 bool reference_utf8(std::string_view s) {

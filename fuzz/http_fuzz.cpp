@@ -32,6 +32,7 @@
 #include "core/gateway.hpp"
 #include "core/loop.hpp"
 #include "util/json_raw.hpp"
+#include "fuzz_check.hpp"
 
 namespace {
 
@@ -39,14 +40,6 @@ namespace http = boost::beast::http;
 namespace json = boost::json;
 using namespace herald;
 using api::ApiResponse;
-
-#define FUZZ_CHECK(cond)                                                         \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "http_fuzz: check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
 
 // api/http_session.cpp's header limit.
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;

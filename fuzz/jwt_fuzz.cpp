@@ -15,18 +15,11 @@
 #include <string_view>
 
 #include "core/jwt.hpp"
+#include "fuzz_check.hpp"
 
 namespace {
 
 using namespace herald::jwt;
-
-#define FUZZ_CHECK(cond)                                                               \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "jwt_fuzz: check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                                    \
-    }                                                                                  \
-  } while (0)
 
 constexpr std::int64_t kNow = 1'700'000'000;
 constexpr const char* kSecret = "fuzz-secret-0123456789abcdef0123";

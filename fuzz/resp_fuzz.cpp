@@ -26,20 +26,13 @@
 #include "engine/redis/redis_engine.hpp"
 #include "engine/redis/redis_replies.hpp"
 #include "engine/redis/reply_reader.hpp"
+#include "fuzz_check.hpp"
 
 namespace {
 
 using herald::redis::Reply;
 using herald::redis::ReplyReader;
 namespace rr = herald::engine::redis_replies;
-
-#define FUZZ_CHECK(cond)                                                         \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "resp_fuzz: check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
 
 // Writes a reply as RESP (nil as a nil bulk string, which reads back as nil).
 void write_resp(const Reply& r, std::string& out) {

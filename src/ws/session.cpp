@@ -412,20 +412,7 @@ void Session::flush() {
       terminate(state_ == State::closing ? reason_ : CloseReason::client_closed);
       return;
     }
-    out_bytes_ -= n;
-    while (n > 0) {
-      auto& f = out_[out_head_];
-      auto left = f.bytes->size() - out_offset_;
-      if (n < left) {
-        out_offset_ += n;
-        break;
-      }
-      n -= left;
-      on_written(f);
-      f.bytes.reset();
-      ++out_head_;
-      out_offset_ = 0;
-    }
+    written(n);
   }
   // All written: hold no memory while idle.
   std::vector<OutFrame>().swap(out_);
@@ -449,6 +436,24 @@ void Session::flush() {
   if (drain_wait_) {
     drain_wait_ = false;
     catch_up();
+  }
+}
+
+// n more bytes of the queue reached the socket (or the TLS stream): advance past them.
+void Session::written(std::size_t n) {
+  out_bytes_ -= n;
+  while (n > 0) {
+    auto& f = out_[out_head_];
+    auto left = f.bytes->size() - out_offset_;
+    if (n < left) {
+      out_offset_ += n;
+      break;
+    }
+    n -= left;
+    on_written(f);
+    f.bytes.reset();
+    ++out_head_;
+    out_offset_ = 0;
   }
 }
 

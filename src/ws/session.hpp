@@ -103,7 +103,7 @@ class Session final : public Peer, public DecoderSink, public std::enable_shared
   struct TlsLink;
   void tls_read();
   bool tls_flush();  // true once nothing is left to write; else a write is under way
-  void tls_written(std::size_t n);
+  void written(std::size_t n);  // n bytes of the queue went out (plain and TLS alike)
 
   void fail(Err e, std::string_view message, CloseReason reason);
   void close_with(std::uint16_t code, std::string_view reason_text, CloseReason reason);

@@ -1,7 +1,7 @@
 // The TLS transport of ws::Session: the same session, frames and protocol as session.cpp, with
 // bytes carried by an ssl::stream. Reads are async_read_some into the link's own buffer; writes
 // gather the queued frames into records of up to 16 KB (one large frame goes as it is) and
-// async_write them. The frame queue's bookkeeping is the plain path's: tls_written() advances it
+// async_write them. The frame queue's bookkeeping is the plain path's: written() advances it
 // exactly like a completed writev does.
 #include <boost/asio/write.hpp>
 
@@ -70,27 +70,10 @@ bool Session::tls_flush() {
       self->terminate(self->state_ == State::closing ? self->reason_ : CloseReason::client_closed);
       return;
     }
-    self->tls_written(n);
+    self->written(n);
     self->flush();
   });
   return false;
-}
-
-void Session::tls_written(std::size_t n) {
-  out_bytes_ -= n;
-  while (n > 0) {
-    auto& f = out_[out_head_];
-    auto left = f.bytes->size() - out_offset_;
-    if (n < left) {
-      out_offset_ += n;
-      break;
-    }
-    n -= left;
-    on_written(f);
-    f.bytes.reset();
-    ++out_head_;
-    out_offset_ = 0;
-  }
 }
 
 }  // namespace herald::ws
