@@ -137,16 +137,10 @@ Run decode(std::vector<std::uint8_t> stream, std::size_t max, std::uint8_t max_p
   Decoder d(max);
   CheckingSink sink(max);
   Run run;
-  std::uint32_t rng = 0x9E3779B9u ^ (seed * 0x01010101u);
+  PieceSizer pieces(seed, max_piece);
   std::size_t pos = 0;
   do {
-    std::size_t n = stream.size() - pos;
-    if (max_piece != 0) {
-      rng ^= rng << 13;
-      rng ^= rng >> 17;
-      rng ^= rng << 5;
-      n = std::min<std::size_t>(n, 1 + rng % max_piece);
-    }
+    std::size_t n = pieces.next(stream.size() - pos);
     const std::size_t events_before = sink.log.size();
     const bool was_closed = sink.closed;
     DecodeResult r = d.feed(std::span(stream.data() + pos, n), sink);

@@ -82,16 +82,10 @@ struct Run {
 Run read_all(std::string_view stream, std::uint8_t max_piece, std::uint8_t seed) {
   ReplyReader reader;
   Run run;
-  std::uint32_t rng = 0x9E3779B9u ^ (seed * 0x01010101u);
+  PieceSizer pieces(seed, max_piece);
   std::size_t pos = 0;
   while (pos < stream.size() && !run.failed) {
-    std::size_t n = stream.size() - pos;
-    if (max_piece != 0) {
-      rng ^= rng << 13;
-      rng ^= rng >> 17;
-      rng ^= rng << 5;
-      n = std::min<std::size_t>(n, 1 + rng % max_piece);
-    }
+    std::size_t n = pieces.next(stream.size() - pos);
     if (!reader.feed(stream.data() + pos, n)) {
       run.failed = true;
       break;
